@@ -1,0 +1,268 @@
+"""The Python API: load a trained run folder and translate sentences.
+
+Example::
+
+    import nmt
+
+    translator = nmt.load("runs/multi30k-en-de/transformer/2024-05-01_12-00-00")
+    translator.translate(["A man rides a bike.", "Two dogs play."])  # -> two German strings
+    best = translator.translate(["A man rides a bike."], return_attention=True)[0]
+    best.attention.shape  # (L, h, len(best.tgt_pieces), len(best.src_pieces))
+
+Sentences are cut into SentencePiece pieces with the run's own vocabulary, grouped into
+length-sorted batches under a token budget, decoded with ``nmt.search`` and returned in input
+order. Blank sentences (or ones with no source piece) translate to "" without touching the
+model; sources longer than the run's ``data.max_len`` pieces are truncated, with a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from nmt.batch import Batch
+from nmt.checkpoint import LoadedRun, load_run
+from nmt.models.base import Seq2Seq
+from nmt.sampler import TokenBucketSampler
+from nmt.search import DecodeSettings, Hypothesis, decode
+from nmt.vocab import Vocab
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Translation:
+    """One hypothesis for one source sentence.
+
+    ``src_pieces`` and ``tgt_pieces`` end with the EOS piece "</s>" (the model reads and writes
+    it), so they label the axes of ``attention``. A blank source gives ``text == ""``, empty
+    piece lists, score 0 and no attention.
+
+    Shapes: attention (L, h, len(tgt_pieces), len(src_pieces)) cross-attention of every
+    decoder step (L layers, h heads; the RNN has L = h = 1), or None unless asked for.
+    """
+
+    source: str
+    text: str
+    score: float
+    log_prob: float
+    src_pieces: list[str]
+    tgt_pieces: list[str]
+    attention: Tensor | None = None
+    truncated: bool = False
+
+
+def translate_batches(
+    model: Seq2Seq,
+    batches: Iterable[Batch],
+    n: int,
+    settings: DecodeSettings,
+    need_weights: bool = False,
+    progress: bool = False,
+) -> list[list[Hypothesis]]:
+    """Decode every batch and return the hypotheses in split order (by ``Batch.index``).
+
+    With sampling and a seed, batch number i is sampled with seed + i, so sentences in
+    different batches do not share one random stream. ``progress`` shows a tqdm bar (on a terminal).
+
+    Shapes: each batch's src, src_mask (B, S); ``Batch.index`` (B,) values in [0, n).
+    """
+    device = next(model.parameters()).device
+    out: list[list[Hypothesis] | None] = [None] * n
+    seeded = settings.strategy == "sample" and settings.seed is not None
+    bar = tqdm(total=n, desc="translating", unit="sent", disable=None if progress else True)  # None: on a terminal
+    with torch.inference_mode(), bar:
+        for number, batch in enumerate(batches):
+            batch_settings = replace(settings, seed=settings.seed + number) if seeded else settings
+            hyps = decode(model, batch.src.to(device), batch.src_mask.to(device), batch_settings, need_weights)
+            for i, h in zip(batch.index.tolist(), hyps, strict=True):
+                out[i] = h
+            bar.update(len(batch))
+    missing = [i for i, h in enumerate(out) if h is None]
+    if missing:
+        raise RuntimeError(f"{len(missing)} sentences were never decoded (first index {missing[0]})")
+    return out  # type: ignore[return-value]
+
+
+class Translator:
+    """A trained model and its vocabulary, ready to translate text.
+
+    Args:
+        model: the ``Seq2Seq`` (put in eval mode here).
+        vocab: the run's vocabulary.
+        max_len: sources are cut to this many pieces (None: never cut).
+        checkpoint: where the weights came from (for reports).
+        config: the run's resolved config (for reports).
+    """
+
+    def __init__(
+        self,
+        model: Seq2Seq,
+        vocab: Vocab,
+        max_len: int | None = 128,
+        checkpoint: Path | None = None,
+        config: DictConfig | None = None,
+    ) -> None:
+        if max_len is not None and max_len < 1:
+            raise ValueError(f"max_len={max_len} must be a positive number of source pieces (or None)")
+        self.model, self.vocab, self.max_len = model.eval(), vocab, max_len
+        self.checkpoint, self.config = checkpoint, config
+
+    @classmethod
+    def from_run(cls, run: LoadedRun) -> Translator:
+        """A translator for a loaded run folder, cutting sources at the run's ``data.max_len``."""
+        return cls(run.model, run.vocab, int(run.config.data.get("max_len", 128)), run.checkpoint, run.config)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def __repr__(self) -> str:
+        name = type(self.model).__name__
+        return f"Translator({name}, {self.vocab!r}, checkpoint={self.checkpoint}, device={self.device})"
+
+    # ---------------------------------------------------------------------------------- simple API
+    def translate(
+        self,
+        sentences: Sequence[str],
+        beam_size: int = 5,
+        length_penalty: float = 0.6,
+        strategy: str = "beam",
+        max_len_a: float = 1.5,
+        max_len_b: int = 10,
+        n_best: int = 1,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        seed: int | None = None,
+        max_tokens: int = 4096,
+        return_attention: bool = False,
+    ) -> list[str] | list[Translation] | list[list[Translation]]:
+        """Translate sentences (see ``nmt.search.DecodeSettings`` for the decoding options).
+
+        Args:
+            sentences: source sentences, one per item; blank ones give "".
+            beam_size, length_penalty, strategy, max_len_a, max_len_b, temperature, top_k, seed:
+                the decoding options (strategy "beam", "greedy" or "sample").
+            n_best: hypotheses per sentence: the best n of the beam (n ≤ beam_size), or n
+                independent samples (strategy "sample"), best score first.
+            max_tokens: batch budget in source pieces × beams, bounding memory.
+            return_attention: also return each hypothesis' cross-attention.
+
+        Returns:
+            One string per sentence; with ``return_attention`` one ``Translation`` per sentence;
+            with ``n_best > 1`` one list of up to ``n_best`` ``Translation``s per sentence.
+        """
+        if isinstance(sentences, str):
+            raise TypeError("translate() takes a list of sentences; wrap a single sentence as [sentence]")
+        samples = 1
+        if strategy == "sample":
+            samples, n_best = n_best, 1
+        elif strategy == "greedy" and n_best > 1:
+            raise ValueError(f"greedy search gives one hypothesis, not n_best={n_best}; use beam or sample")
+        settings = DecodeSettings(
+            strategy, beam_size, length_penalty, n_best, max_len_a, max_len_b, temperature, top_k, seed
+        )
+        results = self.decode(sentences, settings, max_tokens, return_attention, samples)
+        cut = sum(r[0].truncated for r in results)
+        if cut:
+            log.warning("%d of %d source sentences were cut to max_len=%d pieces", cut, len(results), self.max_len)
+        if n_best > 1 or samples > 1:
+            return results
+        if return_attention:
+            return [r[0] for r in results]
+        return [r[0].text for r in results]
+
+    # ---------------------------------------------------------------------------------- full control
+    def decode(
+        self,
+        sentences: Sequence[str],
+        settings: DecodeSettings,
+        max_tokens: int = 4096,
+        need_weights: bool = False,
+        samples: int = 1,
+        progress: bool = False,
+    ) -> list[list[Translation]]:
+        """Translate with explicit settings; per sentence, its hypotheses best first.
+
+        Args:
+            sentences: source sentences (blank ones give one empty ``Translation``).
+            settings: how to decode; beam search returns up to ``settings.n_best`` hypotheses.
+            max_tokens: batch budget in source pieces × beams.
+            need_weights: keep each hypothesis' cross-attention.
+            samples: draw this many samples per sentence (strategy "sample" only).
+            progress: show a progress bar (on a terminal).
+        """
+        if samples < 1 or (samples > 1 and settings.strategy != "sample"):
+            raise ValueError(f"samples={samples}: several samples per sentence need strategy 'sample'")
+        sentences = list(sentences)
+        ids, truncated = self._encode(sentences)
+        rows = [i for i, x in enumerate(ids) if x for _ in range(samples)]  # sentence of every decoded row
+        self.model.eval()
+        hyps = self._search([ids[i] for i in rows], settings, max_tokens, need_weights, progress)
+        out: list[list[Translation]] = [[] for _ in sentences]
+        for i, row_hyps in zip(rows, hyps, strict=True):
+            out[i].extend(self._translation(sentences[i], ids[i], h, truncated[i]) for h in row_hyps)
+        for i, found in enumerate(out):
+            if not found:
+                out[i] = [Translation(sentences[i], "", 0.0, 0.0, [], [])]
+            elif samples > 1:
+                found.sort(key=lambda t: t.score, reverse=True)
+        return out
+
+    def _encode(self, sentences: list[str]) -> tuple[list[list[int]], list[bool]]:
+        """Source piece ids (empty for blank text), cut to ``max_len``; and which were cut."""
+        ids = [[] if not s.strip() else x for s, x in zip(sentences, self.vocab.encode_src(sentences), strict=True)]
+        if self.max_len is None:
+            return ids, [False] * len(ids)
+        return [x[: self.max_len] for x in ids], [len(x) > self.max_len for x in ids]
+
+    def _batches(self, ids: list[list[int]], budget: int) -> Iterator[Batch]:
+        """Length-sorted batches of at most ``budget`` padded source positions (EOS included)."""
+        lengths = [(len(x) + 1, len(x) + 1) for x in ids]
+        sampler = TokenBucketSampler(lengths, budget, shuffle=False, num_replicas=1, rank=0)
+        v = self.vocab
+        for chunk in sampler.epoch_batches():
+            yield Batch.from_ids([ids[k] for k in chunk], None, chunk, v.pad_id, v.bos_id, v.eos_id)
+
+    def _search(
+        self, ids: list[list[int]], settings: DecodeSettings, max_tokens: int, need_weights: bool, progress: bool
+    ) -> list[list[Hypothesis]]:
+        if not ids:
+            return []
+        rows_per_sentence = settings.beam_size if settings.strategy == "beam" else 1
+        batches = self._batches(ids, max(1, max_tokens // rows_per_sentence))
+        return translate_batches(self.model, batches, len(ids), settings, need_weights, progress)
+
+    def _translation(self, source: str, ids: list[int], hyp: Hypothesis, truncated: bool) -> Translation:
+        eos = self.vocab.tgt_pieces_from_ids([self.vocab.eos_id])
+        return Translation(
+            source=source,
+            text=self.vocab.decode_tgt(hyp.tokens),
+            score=hyp.score,
+            log_prob=hyp.log_prob,
+            src_pieces=self.vocab.src_pieces(source)[: len(ids)] + eos,
+            tgt_pieces=self.vocab.tgt_pieces_from_ids(hyp.tokens) + eos,
+            attention=hyp.attention,
+            truncated=truncated,
+        )
+
+
+def load(
+    run_dir: str | Path, checkpoint: str | Sequence[str] = "best", device: str = "cpu", average: int = 0
+) -> Translator:
+    """Load a run folder written by ``nmt.train`` as a ``Translator``.
+
+    Args:
+        run_dir: the run folder (config.yaml, vocab/, checkpoints/).
+        checkpoint: "best", "last", or a checkpoint path (see ``nmt.checkpoint.load_run``).
+        device: "cpu", "cuda", ...
+        average: average the weights of the N most recent checkpoints (0: no averaging).
+    """
+    return Translator.from_run(load_run(run_dir, checkpoint, device, average))

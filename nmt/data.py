@@ -1,0 +1,224 @@
+"""The Lightning DataModule: corpus → SentencePiece ids → token-bucketed ``Batch``es.
+
+Under DDP, create the Trainer with ``use_distributed_sampler=False``: ``TokenBucketSampler``
+shards the batches itself (and gets ``set_epoch`` from Lightning's fit loop, see its ``sampler``
+property). Evaluation loaders are sharded too; a process may see a repeated batch (to keep batch
+counts equal), so gather hypotheses with ``Batch.index`` and drop duplicate indices.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
+from typing import Any
+
+import pytorch_lightning as pl
+from pytorch_lightning.utilities import rank_zero_only
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from nmt.batch import Batch
+from nmt.corpora.base import ParallelCorpus
+from nmt.sampler import TokenBucketSampler
+from nmt.vocab import Vocab, VocabSettings
+
+log = logging.getLogger(__name__)
+
+_PROGRESS_LINES = 20_000  # encode with a progress bar above this many lines
+_CHUNK = 10_000
+
+
+@rank_zero_only
+def _warn(message: str) -> None:
+    log.warning(message)
+
+
+def ids_fingerprint(corpus: ParallelCorpus, vocab: Mapping[str, Any]) -> str:
+    """SHA-256 naming the data and tokenisation of a run: every split's text and the vocab settings.
+
+    Two runs with the same fingerprint saw the same sentences and cut them into pieces the
+    same way, so their scores may be compared. ``max_len`` is not part of it: it only filters
+    training pairs and is a training choice like any other.
+    """
+    payload = {
+        "corpus": corpus.name,
+        "splits": {name: corpus.fingerprint(name) for name in sorted(corpus.splits)},
+        "vocab": asdict(VocabSettings.from_mapping(vocab)),
+        "special_ids": [Vocab.pad_id, Vocab.unk_id, Vocab.bos_id, Vocab.eos_id],
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+class PairDataset(Dataset):
+    """Encoded pairs; item k is (source ids, target ids, position of the pair in its split)."""
+
+    def __init__(self, src: list[list[int]], tgt: list[list[int]], index: list[int]) -> None:
+        self.src, self.tgt, self.index = src, tgt, index
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+    def __getitem__(self, k: int) -> tuple[list[int], list[int], int]:
+        return self.src[k], self.tgt[k], self.index[k]
+
+    def lengths(self) -> list[tuple[int, int]]:
+        """(source, target) lengths as batched: +1 for the EOS / BOS each side gets."""
+        return [(len(s) + 1, len(t) + 1) for s, t in zip(self.src, self.tgt, strict=True)]
+
+
+class Collate:
+    """Turns a list of dataset items into one ``Batch`` (a class, so worker processes can pickle it)."""
+
+    def __init__(self, pad_id: int, bos_id: int, eos_id: int) -> None:
+        self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
+
+    def __call__(self, items: Sequence[tuple[list[int], list[int], int]]) -> Batch:
+        src, tgt, index = zip(*items, strict=True)
+        return Batch.from_ids(src, tgt, index, self.pad_id, self.bos_id, self.eos_id)
+
+
+class TranslationDataModule(pl.LightningDataModule):
+    """Corpus, vocabulary and token-bucketed loaders for every split.
+
+    Args:
+        corpus: zero-argument callable returning the ``ParallelCorpus`` (it downloads on first call).
+        vocab: SentencePiece settings: size, model_type, joint, character_coverage.
+        cache_dir: where SentencePiece models (and the corpus's downloads) are cached.
+        max_tokens: training batch budget (see ``TokenBucketSampler``).
+        max_len: training pairs with more pieces than this on either side are dropped
+            (EOS/BOS not counted). Validation and test pairs are never dropped.
+        eval_max_tokens: batch budget for other splits; defaults to ``max_tokens``.
+        num_workers: DataLoader worker processes (persistent when > 0).
+        seed: seeds the training batch order (with the epoch).
+    """
+
+    def __init__(
+        self,
+        corpus: Callable[[], ParallelCorpus],
+        vocab: Mapping[str, Any],
+        cache_dir: str,
+        max_tokens: int = 4096,
+        max_len: int = 128,
+        eval_max_tokens: int | None = None,
+        num_workers: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.corpus_fn = corpus
+        self.vocab_settings = VocabSettings.from_mapping(vocab)
+        self.cache_dir = str(cache_dir)
+        if max_len < 1:
+            raise ValueError(f"data.max_len={max_len} must be a positive number of pieces")
+        self.max_tokens, self.max_len, self.eval_max_tokens = max_tokens, max_len, eval_max_tokens
+        self.num_workers, self.seed = num_workers, seed
+        self.corpus: ParallelCorpus | None = None
+        self.vocab: Vocab | None = None
+        self.datasets: dict[str, PairDataset] = {}
+
+    def prepare_data(self) -> None:
+        """Download the corpus and train (or find cached) the vocabulary. Lightning runs it on one process."""
+        Vocab.build(self.corpus_fn(), cache_dir=self.cache_dir, **asdict(self.vocab_settings))
+
+    def setup(self, stage: str | None = None) -> None:
+        """Load the corpus and vocabulary and encode every split (once, whatever the stage)."""
+        if self.datasets:
+            return
+        self.corpus = self.corpus_fn()
+        self.vocab = Vocab.build(self.corpus, cache_dir=self.cache_dir, **asdict(self.vocab_settings))
+        for name in self.corpus.splits:
+            self.datasets[name] = self._encode_split(name)
+
+    def _encode_split(self, name: str) -> PairDataset:
+        split = self.corpus.splits[name]
+        src = self._encode(self.vocab.encode_src, split.src, f"{name} source")
+        tgt = self._encode(self.vocab.encode_tgt, split.tgt, f"{name} target")
+        index = list(range(len(src)))
+        if name == "train":
+            keep = [k for k in index if len(src[k]) <= self.max_len and len(tgt[k]) <= self.max_len]
+            if not keep and index:
+                raise ValueError(
+                    f"all {len(index)} training pairs are longer than data.max_len={self.max_len}; raise it"
+                )
+            if len(keep) < len(index):
+                _warn(
+                    f"train: dropped {len(index) - len(keep)} of {len(index)} pairs longer than "
+                    f"max_len={self.max_len} pieces on either side"
+                )
+                src, tgt, index = [src[k] for k in keep], [tgt[k] for k in keep], keep
+        else:
+            too_long = sum(len(s) > self.max_len for s in src)
+            if too_long:
+                _warn(
+                    f"{name}: {too_long} source sentences are longer than max_len={self.max_len} pieces "
+                    "(kept: scores need every line)"
+                )
+        return PairDataset(src, tgt, index)
+
+    @staticmethod
+    def _encode(encode: Callable[[list[str]], list[list[int]]], lines: list[str], what: str) -> list[list[int]]:
+        if len(lines) <= _PROGRESS_LINES:
+            return encode(lines)
+        out: list[list[int]] = []
+        for start in tqdm(range(0, len(lines), _CHUNK), desc=f"encoding {what}", unit="10k lines"):
+            out.extend(encode(lines[start : start + _CHUNK]))
+        return out
+
+    # ----------------------------------------------------------------- what the other stages read
+    @property
+    def split_names(self) -> list[str]:
+        """The corpus's splits: "train", "val", "test" and any extra test sets."""
+        return list(self._corpus().splits)
+
+    def sources(self, split: str) -> list[str]:
+        """The raw source lines of ``split`` (all of them, in order)."""
+        return list(self._corpus().splits[split].src)
+
+    def references(self, split: str) -> list[str]:
+        """The raw target lines of ``split``: the references for BLEU."""
+        return list(self._corpus().splits[split].tgt)
+
+    def alignments(self, split: str) -> list[str] | None:
+        """Gold Pharaoh alignments of ``split`` if the corpus has them, else None."""
+        return self._corpus().splits[split].alignments
+
+    def ids_fingerprint(self) -> str:
+        """See ``ids_fingerprint``: equal for runs on the same data and tokenisation."""
+        return ids_fingerprint(self._corpus(), asdict(self.vocab_settings))
+
+    def _corpus(self) -> ParallelCorpus:
+        if self.corpus is None:  # reading text needs no vocabulary: load the corpus alone
+            self.corpus = self.corpus_fn()
+        return self.corpus
+
+    # ----------------------------------------------------------------- loaders
+    def dataloader(self, split: str, shuffle: bool = False, max_tokens: int | None = None) -> DataLoader:
+        """Batches of ``split``: shuffled per epoch, or length-sorted in a fixed order.
+
+        ``max_tokens`` defaults to the training budget for "train" and to ``eval_max_tokens``
+        (or the training budget) for every other split.
+        """
+        if split not in self.datasets:
+            raise KeyError(f"unknown split {split!r} (call setup() first); have {sorted(self.datasets)}")
+        if max_tokens is None:
+            max_tokens = self.max_tokens if split == "train" else (self.eval_max_tokens or self.max_tokens)
+        dataset = self.datasets[split]
+        sampler = TokenBucketSampler(dataset.lengths(), max_tokens, shuffle=shuffle, seed=self.seed)
+        return DataLoader(
+            dataset,
+            batch_sampler=sampler,
+            collate_fn=Collate(self.vocab.pad_id, self.vocab.bos_id, self.vocab.eos_id),
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self.dataloader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self.dataloader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self.dataloader("test")

@@ -1,0 +1,233 @@
+"""``python -m nmt.evaluate``: decode a split (or any file pair) with a trained run and score it.
+
+Usage::
+
+    python -m nmt.evaluate run=<run dir> [split=test] [decode=beam|greedy|sample] [decode.beam_size=5]
+        [checkpoint=best|last|<path>] [average=N] [src_file=<file> ref_file=<file>]
+        [data.root=<local corpus copy>] [hypotheses=<path>] [output=<path.json>] [max_len=<pieces>]
+
+It writes the hypotheses (default ``<run>/hypotheses/<set>.<tag>.txt``) and a JSON of scores
+(default ``<run>/eval/<set>.<tag>.json``), then prints a one-line summary. ``<tag>`` names the
+checkpoint choice and the decoding, e.g. ``beam5-lp0.6``, ``last.greedy``, ``avg5.beam5-lp0.6``.
+The run's own ``vocab/`` is used: nothing is retrained. The split's text comes from the run's
+data config (``data.root=`` and ``cache_dir=`` may point it elsewhere); ``src_file``/``ref_file``
+score any line-aligned pair of files (plain or gzip) instead.
+
+The functions ``translate_batches`` and ``score_hypotheses`` are also used by ``nmt.train``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from nmt.api import Translator, translate_batches
+from nmt.batch import Batch
+from nmt.checkpoint import LoadedRun, load_run
+from nmt.corpora.base import CorpusError
+from nmt.corpora.reading import read_parallel
+from nmt.metrics import corpus_scores
+from nmt.models.base import Seq2Seq
+from nmt.search import DecodeSettings
+
+__all__ = ["evaluate", "score_hypotheses", "score_texts", "translate_batches", "decode_tag"]
+
+
+def score_texts(hypotheses: list[str], references: list[str]) -> dict:
+    """BLEU, chrF and lowercased BLEU (sacreBLEU ``-lc``) of detokenised text, with every signature."""
+    cased = corpus_scores(hypotheses, references)
+    lower = corpus_scores(hypotheses, references, lowercase=True)
+    return {
+        "bleu": cased["bleu"],
+        "chrf": cased["chrf"],
+        "bleu_lc": lower["bleu"],
+        "signature": {**cased["signature"], "bleu_lc": lower["signature"]["bleu"]},
+    }
+
+
+def score_hypotheses(
+    model: Seq2Seq,
+    batches: Iterable[Batch],
+    references: Sequence[str],
+    detokenize,
+    settings: DecodeSettings,
+) -> tuple[list[str], dict]:
+    """Decode, detokenise and score; returns the hypotheses and a scores dict with timing."""
+    was_training = model.training
+    model.eval()
+    start = time.perf_counter()
+    hyps = translate_batches(model, batches, len(references), settings)
+    seconds = time.perf_counter() - start
+    model.train(was_training)
+    texts = [detokenize(h[0].tokens) for h in hyps]
+    scores = score_texts(texts, list(references))
+    scores.update(_timing(len(texts), seconds), decode=asdict(settings))
+    return texts, scores
+
+
+def _timing(sentences: int, seconds: float) -> dict:
+    return {
+        "sentences": sentences,
+        "wall_time_s": round(seconds, 3),
+        "sentences_per_s": round(sentences / max(seconds, 1e-9), 2),
+    }
+
+
+def decode_tag(settings: DecodeSettings, checkpoint: str = "best", average: int = 0) -> str:
+    """A short file-name tag for a checkpoint choice and decoding, e.g. ``avg5.beam5-lp0.6``."""
+    if settings.strategy == "beam":
+        tag = f"beam{settings.beam_size}-lp{settings.length_penalty:g}"
+    elif settings.strategy == "sample":
+        tag = f"sample-t{settings.temperature:g}-k{settings.top_k}-seed{settings.seed}"
+    else:
+        tag = settings.strategy
+    if (settings.max_len_a, settings.max_len_b) != (1.5, 10):
+        tag += f"-len{settings.max_len_a:g}x{settings.max_len_b}"
+    if average:
+        return f"avg{average}.{tag}"
+    if checkpoint == "best":
+        return tag
+    return f"{'last' if checkpoint == 'last' else Path(str(checkpoint)).stem}.{tag}"
+
+
+# ---- the evaluate command ------------------------------------------------------------------------
+
+
+def _data_config(run: LoadedRun, cfg: DictConfig) -> DictConfig:
+    """The run's data config with the command line's ``data.*`` and ``cache_dir`` overrides.
+
+    The saved config is resolved, so ``data.corpus.root`` no longer points at ``data.root``: an
+    override of ``data.<key>`` also sets ``data.corpus.<key>`` when the corpus takes that argument.
+    """
+    run_cfg = run.config.copy()
+    given = {k: v for k, v in OmegaConf.to_container(cfg.get("data") or {}, resolve=True).items() if v is not None}
+    if cfg.get("cache_dir") is not None:
+        run_cfg.cache_dir = cfg.cache_dir
+        given.setdefault("cache_dir", cfg.cache_dir)
+    for key, value in given.items():
+        if key != "cache_dir":
+            run_cfg.data[key] = value
+        if key in run_cfg.data.corpus:
+            run_cfg.data.corpus[key] = value
+    return run_cfg
+
+
+def load_eval_set(run: LoadedRun, cfg: DictConfig) -> tuple[str, list[str], list[str]]:
+    """The name, source lines and reference lines to score: a file pair, or a split of the run's data.
+
+    Raises:
+        CorpusError: unreadable files, or a split the data config does not have (the known ones listed).
+    """
+    if cfg.get("src_file") or cfg.get("ref_file"):
+        if not (cfg.get("src_file") and cfg.get("ref_file")):
+            raise CorpusError("give both src_file=<source file> and ref_file=<reference file>, or neither")
+        src, ref = read_parallel(cfg.src_file, cfg.ref_file)
+        return Path(str(cfg.src_file)).name.removesuffix(".gz"), src, ref
+    corpus = instantiate(_data_config(run, cfg).data.corpus, _partial_=True)()  # its errors unwrapped
+    split_name = str(cfg.split)
+    if split_name not in corpus.splits:
+        known = ", ".join(corpus.splits)
+        raise CorpusError(
+            f"split={split_name!r} is not a split of data {corpus.name!r} (known: {known}); "
+            "pass one of those, or src_file=… ref_file=…"
+        )
+    split = corpus.splits[split_name]
+    return split_name, list(split.src), list(split.tgt)
+
+
+def _relative(path: Path, run_dir: Path) -> str:
+    return str(path.relative_to(run_dir)) if path.is_relative_to(run_dir) else str(path)
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write atomically: a reader never sees half a results file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def evaluate(cfg: DictConfig) -> dict:
+    """Decode and score one evaluation set with a run (the ``nmt.evaluate`` command, as a function).
+
+    Args:
+        cfg: the ``conf/evaluate.yaml`` config: ``run``, ``split`` or ``src_file``/``ref_file``,
+            ``checkpoint``, ``average``, ``decode``, ``max_tokens``, ``max_len``, ``device``,
+            ``hypotheses`` and ``output`` paths (null: the defaults in the module docstring).
+
+    Returns:
+        The results written to the JSON file.
+    """
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
+    settings = DecodeSettings(**OmegaConf.to_container(cfg.decode, resolve=True))
+    run = load_run(cfg.run, cfg.checkpoint, cfg.device, int(cfg.average))
+    name, sources, references = load_eval_set(run, cfg)
+    translator = Translator(run.model, run.vocab, cfg.get("max_len"), run.checkpoint, run.config)
+    start = time.perf_counter()
+    results = translator.decode(sources, settings, int(cfg.max_tokens), progress=True)
+    seconds = time.perf_counter() - start
+    texts = [r[0].text for r in results]
+
+    tag = decode_tag(settings, str(cfg.checkpoint), int(cfg.average))
+    hyp_path = Path(cfg.hypotheses) if cfg.get("hypotheses") else run.run_dir / "hypotheses" / f"{name}.{tag}.txt"
+    hyp_path.parent.mkdir(parents=True, exist_ok=True)
+    hyp_path.write_text("".join(t + "\n" for t in texts), encoding="utf-8")
+    out_path = Path(cfg.output) if cfg.get("output") else run.run_dir / "eval" / f"{name}.{tag}.json"
+
+    scores = score_texts(texts, references)
+    report = {
+        **scores,
+        **_timing(len(texts), seconds),
+        "split": None if cfg.get("src_file") else name,
+        "src_file": cfg.get("src_file"),
+        "ref_file": cfg.get("ref_file"),
+        "truncated_sources": sum(r[0].truncated for r in results),
+        "decode": asdict(settings),
+        "checkpoint": _relative(run.checkpoint, run.run_dir),
+        "averaged_checkpoints": [_relative(p, run.run_dir) for p in run.averaged],
+        "hypotheses": str(hyp_path),
+        "run_dir": str(run.run_dir),
+        "model": run.config.model.name,
+        "data": run.config.data.name,
+        "src_lang": run.config.data.src_lang,
+        "tgt_lang": run.config.data.tgt_lang,
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
+    write_json(out_path, report)
+    report["output"] = str(out_path)
+    return report
+
+
+def summary(report: dict) -> str:
+    """One line: set, BLEU, chrF, speed and the BLEU signature."""
+    where = report["split"] or report["src_file"]
+    return (
+        f"{where}: BLEU {report['bleu']:.2f} chrF {report['chrf']:.2f} (BLEU lc {report['bleu_lc']:.2f}) "
+        f"| {report['sentences']} sent, {report['sentences_per_s']:.1f} sent/s | {report['signature']['bleu']}"
+    )
+
+
+@hydra.main(config_path="../conf", config_name="evaluate", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    try:
+        report = evaluate(cfg)
+    except (ValueError, OSError) as err:  # CheckpointError, CorpusError: one-line messages
+        print(f"nmt.evaluate: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    print(summary(report))
+    print(f"wrote {report['hypotheses']} and {report['output']}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

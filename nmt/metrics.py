@@ -1,0 +1,27 @@
+"""Corpus BLEU and chrF with sacreBLEU, on detokenised text, always with their signatures."""
+
+from __future__ import annotations
+
+from sacrebleu.metrics import BLEU, CHRF
+
+
+def corpus_scores(hypotheses: list[str], references: list[str], lowercase: bool = False) -> dict:
+    """sacreBLEU corpus BLEU (13a tokenisation) and chrF of detokenised hypotheses.
+
+    Returns ``{"bleu": float, "chrf": float, "signature": {"bleu": str, "chrf": str}}``; the
+    signatures say exactly how the numbers were computed (case, tokeniser, version).
+    """
+    if len(hypotheses) != len(references):
+        raise ValueError(f"{len(hypotheses)} hypotheses for {len(references)} references")
+    bleu, chrf = BLEU(lowercase=lowercase), CHRF(lowercase=lowercase)
+    return {
+        "bleu": round(bleu.corpus_score(hypotheses, [references]).score, 2),
+        "chrf": round(chrf.corpus_score(hypotheses, [references]).score, 2),
+        "signature": {"bleu": str(bleu.get_signature()), "chrf": str(chrf.get_signature())},
+    }
+
+
+def corpus_bleu(hypotheses: list[str], references: list[str]) -> tuple[float, str]:
+    """Case-sensitive 13a corpus BLEU and its signature (the validation metric)."""
+    bleu = BLEU()
+    return bleu.corpus_score(hypotheses, [references]).score, str(bleu.get_signature())

@@ -1,0 +1,289 @@
+"""Bahdanau, Cho and Bengio (2015), "Neural Machine Translation by Jointly Learning to Align and Translate".
+
+* Encoder: a bidirectional GRU reads x_1 … x_S; the annotation of word j is h_j = [→h_j ; ←h_j].
+* Decoder: at target position i, attend to the annotations with the previous state s_{i-1}
+  (α_i, c_i), update the state s_i = GRU(s_{i-1}, [E y_{i-1}; c_i]) and score the next word from
+  (s_i, E y_{i-1}, c_i) through a deep output layer with maxout.
+
+Symbols follow the paper: E embeddings, W/U/C the GRU's input/recurrent/context matrices,
+W_s the initial-state bridge, W_a/U_a/v_a the alignment model, U_o/V_o/C_o/W_o the output layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from nmt.attention import AdditiveAttention
+from nmt.models.base import Attention, DecoderState, Encoded, Seq2Seq, StepOutput
+
+BRIDGES = ("backward", "mean")
+
+
+@dataclass
+class BahdanauState(DecoderState):
+    """What one decoder step needs, batch first.
+
+    Shapes: s (B, L, H) the previous state s_{i-1} of each of the L decoder layers;
+    keys (B, S, A) = U_a h_j; annotations (B, S, 2H) = h_j; mask (B, S) True on real source positions.
+    """
+
+    s: Tensor
+    keys: Tensor
+    annotations: Tensor
+    mask: Tensor
+
+
+class GRUCell(nn.Module):
+    """The paper's gated recurrent unit (appendix A.1), with the input projection left to the caller.
+
+    With input x_i (for the first decoder layer x_i = [E y_{i-1}; c_i]):
+
+        z_i = σ(W_z x_i + U_z s_{i-1})            update gate
+        r_i = σ(W_r x_i + U_r s_{i-1})            reset gate
+        s̃_i = tanh(W x_i + U [r_i ∘ s_{i-1}])     candidate state
+        s_i = (1 - z_i) ∘ s_{i-1} + z_i ∘ s̃_i
+
+    The caller passes [W_z x_i; W_r x_i; W x_i] (biases included) so that the part of it that
+    does not depend on the recurrence can be computed for all positions at once.
+    """
+
+    def __init__(self, hidden_dim: int) -> None:
+        super().__init__()
+        self.U_zr = nn.Linear(hidden_dim, 2 * hidden_dim, bias=False)  # [U_z; U_r]
+        self.U = nn.Linear(hidden_dim, hidden_dim, bias=False)
+        for block in self.U_zr.weight.chunk(2, dim=0):  # orthogonal recurrent matrices, as the paper
+            nn.init.orthogonal_(block)
+        nn.init.orthogonal_(self.U.weight)
+
+    def forward(self, Wx: Tensor, s_prev: Tensor) -> Tensor:
+        """One update. Shapes: Wx (B, 3H) = [W_z x; W_r x; W x]; s_prev (B, H) -> s_i (B, H)."""
+        Wz_x, Wr_x, W_x = Wx.chunk(3, dim=-1)  # 3 × (B, H)
+        Uz_s, Ur_s = self.U_zr(s_prev).chunk(2, dim=-1)  # 2 × (B, H)
+        z = torch.sigmoid(Wz_x + Uz_s)
+        r = torch.sigmoid(Wr_x + Ur_s)
+        s_tilde = torch.tanh(W_x + self.U(r * s_prev))
+        return (1 - z) * s_prev + z * s_tilde
+
+
+class Bahdanau(Seq2Seq):
+    """Bidirectional GRU encoder + attentive GRU decoder with a deep (maxout) output layer.
+
+    Args:
+        src_vocab_size: source pieces.
+        tgt_vocab_size: target pieces.
+        pad_id: padding id (both sides).
+        bos_id: beginning-of-sentence id (the decoder's first input).
+        eos_id: end-of-sentence id.
+        shared_vocab: source and target use one vocabulary (allows ``share_src_tgt_embeddings``).
+        emb_dim: embedding size of both sides.
+        hidden_dim: H, the GRU size of the encoder (each direction) and the decoder.
+        attn_dim: A, the size of the alignment model's hidden layer.
+        enc_layers: stacked bidirectional encoder layers; the annotations come from the top one.
+        dec_layers: stacked decoder GRUs; the top one queries the attention and feeds the output.
+        dropout: on embeddings, between stacked layers and before the output projection.
+        bridge: s_0 = tanh(W_s ←h_1) ("backward", the paper) or tanh(W_s mean_j h_j) ("mean").
+        maxout: maxout over pairs in the output layer (the paper); else tanh.
+        tie_embeddings: the output projection W_o shares its weight with the target embeddings.
+        share_src_tgt_embeddings: one embedding matrix for both sides (needs ``shared_vocab``).
+        out_dim: l, the output layer's size after maxout; defaults to ``emb_dim`` (as tying needs).
+    """
+
+    def __init__(
+        self,
+        src_vocab_size: int,
+        tgt_vocab_size: int,
+        pad_id: int,
+        bos_id: int,
+        eos_id: int,
+        shared_vocab: bool,
+        emb_dim: int = 256,
+        hidden_dim: int = 256,
+        attn_dim: int = 256,
+        enc_layers: int = 1,
+        dec_layers: int = 1,
+        dropout: float = 0.2,
+        bridge: str = "backward",
+        maxout: bool = True,
+        tie_embeddings: bool = False,
+        share_src_tgt_embeddings: bool = False,
+        out_dim: int | None = None,
+    ) -> None:
+        super().__init__(pad_id, bos_id, eos_id)
+        out_dim = emb_dim if out_dim is None else out_dim
+        _check_options(bridge, shared_vocab, src_vocab_size, tgt_vocab_size, share_src_tgt_embeddings)
+        if tie_embeddings and out_dim != emb_dim:
+            raise ValueError(
+                f"tie_embeddings needs out_dim == emb_dim (got out_dim={out_dim}, emb_dim={emb_dim}): "
+                "set model.net.out_dim to emb_dim or tie_embeddings to false"
+            )
+        self.hidden_dim, self.dec_layers, self.bridge, self.maxout = hidden_dim, dec_layers, bridge, maxout
+        H = hidden_dim
+        self.drop = nn.Dropout(dropout)
+
+        # Encoder: E x_j -> bidirectional GRU -> h_j = [→h_j ; ←h_j].
+        self.tgt_embed = _embedding(tgt_vocab_size, emb_dim, pad_id)
+        self.src_embed = self.tgt_embed if share_src_tgt_embeddings else _embedding(src_vocab_size, emb_dim, pad_id)
+        self.encoder = nn.GRU(
+            emb_dim, H, enc_layers, batch_first=True, bidirectional=True, dropout=dropout if enc_layers > 1 else 0.0
+        )
+
+        # Bridge: s_0 = tanh(W_s ←h_1) (H inputs) or tanh(W_s mean_j h_j) (2H inputs), for every layer.
+        self.W_s = nn.Linear(H if bridge == "backward" else 2 * H, dec_layers * H)
+
+        # Alignment model: e_ij = v_aᵀ tanh(W_a s_{i-1} + U_a h_j).
+        self.attention = AdditiveAttention(query_dim=H, key_dim=2 * H, attn_dim=attn_dim)
+
+        # Decoder GRU, first layer input [E y_{i-1}; c_i]: W x = W E y_{i-1} + C c_i (3 gates stacked).
+        self.W_y = nn.Linear(emb_dim, 3 * H)
+        self.C = nn.Linear(2 * H, 3 * H, bias=False)
+        self.W_up = nn.ModuleList(nn.Linear(H, 3 * H) for _ in range(dec_layers - 1))  # inputs of layers 2..L
+        self.cells = nn.ModuleList(GRUCell(H) for _ in range(dec_layers))
+
+        # Deep output: t̃_i = U_o s_i + V_o E y_{i-1} + C_o c_i (2l wide for maxout), t_i, logits = W_o t_i.
+        pre = 2 * out_dim if maxout else out_dim
+        self.U_o = nn.Linear(H, pre)
+        self.V_o = nn.Linear(emb_dim, pre, bias=False)
+        self.C_o = nn.Linear(2 * H, pre, bias=False)
+        self.W_o = nn.Linear(out_dim, tgt_vocab_size)
+        if tie_embeddings:
+            self.W_o.weight = self.tgt_embed.weight  # (V, E): one matrix embeds and scores target words
+
+    # ---- encoder ---------------------------------------------------------------------------------
+
+    def encode(self, src: Tensor, src_mask: Tensor, need_weights: bool = False) -> Encoded:
+        """Annotate every source word; padding does not change a sentence's annotations.
+
+        ``need_weights`` is accepted for the contract; the RNN has no encoder self-attention.
+
+        Shapes: src, src_mask (B, S) -> Encoded with memory h (B, S, 2H) (zero on padding), mask (B, S).
+        """
+        x = self.drop(self.src_embed(src))  # (B, S, E)
+        lengths = src_mask.sum(dim=1).cpu()  # (B,) pack_padded_sequence wants lengths on the CPU
+        # Packing makes the backward GRU start at each sentence's own last word, not at the padding.
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        out, _ = self.encoder(packed)  # final states unused: ←h_1 is read off the annotations
+        h, _ = pad_packed_sequence(out, batch_first=True, total_length=src.size(1))  # (B, S, 2H)
+        return Encoded(memory=h, mask=src_mask)
+
+    # ---- decoder ---------------------------------------------------------------------------------
+
+    def init_state(self, encoded: Encoded) -> BahdanauState:
+        """s_0 from the bridge, and U_a h_j computed once per sentence for every later step.
+
+        Shapes: encoded.memory (B, S, 2H) -> BahdanauState(s (B, L, H), keys (B, S, A), ...).
+        """
+        h, mask = encoded.memory, encoded.mask
+        if self.bridge == "backward":
+            summary = h[:, 0, self.hidden_dim :]  # ←h_1, the backward half at the first word: (B, H)
+        else:
+            m = mask.unsqueeze(-1).to(h.dtype)  # (B, S, 1)
+            summary = (h * m).sum(dim=1) / m.sum(dim=1)  # mean over real words: (B, 2H)
+        s0 = torch.tanh(self.W_s(summary)).unflatten(-1, (self.dec_layers, self.hidden_dim))  # (B, L, H)
+        keys = self.attention.project_keys(h)  # U_a h_j: (B, S, A)
+        return BahdanauState(s=s0, keys=keys, annotations=h, mask=mask)
+
+    def step(self, prev_tokens: Tensor, state: DecoderState, need_weights: bool = False) -> StepOutput:
+        """Read y_{i-1}, attend with s_{i-1}, update to s_i and score y_i.
+
+        Shapes: prev_tokens (B,) -> StepOutput(logits (B, V), state, attention α_i (B, 1, 1, S) or None).
+        """
+        assert isinstance(state, BahdanauState)
+        Ey, Wy = self._embed_target(prev_tokens)  # (B, E), (B, 3H)
+        c, alpha = self._attend(state.s[:, -1], state)  # c_i (B, 2H), α_i (B, S)
+        s = self._recur(state.s, Wy, c)  # (B, L, H)
+        logits = self._readout(s[:, -1], Ey, c)  # (B, V)
+        weights = alpha[:, None, None, :] if need_weights else None  # (B, 1, 1, S)
+        return StepOutput(logits=logits, state=replace(state, s=s), attention=weights)
+
+    def forward(
+        self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, need_weights: bool = False
+    ) -> tuple[Tensor, Attention | None]:
+        """Teacher forcing: the same computation as ``step`` at every position, batched where it can be.
+
+        Only attention and the GRU update depend on s_{i-1} and run position by position; the
+        target embeddings (and their input projection) and the whole output layer run once.
+
+        Shapes: src, src_mask (B, S); tgt_in (B, T) -> logits (B, T, V), Attention(cross (B, 1, 1, T, S)).
+        """
+        state = self.init_state(self.encode(src, src_mask))
+        Ey, Wy = self._embed_target(tgt_in)  # (B, T, E), (B, T, 3H)
+        s = state.s  # (B, L, H)
+        tops, contexts, alphas = [], [], []
+        for i in range(tgt_in.size(1)):
+            c, alpha = self._attend(s[:, -1], state)  # c_i (B, 2H), α_i (B, S)
+            s = self._recur(s, Wy[:, i], c)  # (B, L, H)
+            tops.append(s[:, -1])
+            contexts.append(c)
+            alphas.append(alpha)
+        logits = self._readout(torch.stack(tops, dim=1), Ey, torch.stack(contexts, dim=1))  # (B, T, V)
+        if not need_weights:
+            return logits, None
+        cross = torch.stack(alphas, dim=1)[:, None, None]  # (B, 1, 1, T, S)
+        return logits, Attention(cross=cross)
+
+    def _embed_target(self, tokens: Tensor) -> tuple[Tensor, Tensor]:
+        """E y and its GRU input projection W E y (+ biases), which do not depend on the recurrence.
+
+        Speed: ``forward`` calls this once for all T positions instead of once per step.
+
+        Shapes: tokens (B, ...) -> E y (B, ..., E), W E y (B, ..., 3H).
+        """
+        Ey = self.drop(self.tgt_embed(tokens))  # (B, ..., E)
+        return Ey, self.W_y(Ey)
+
+    def _attend(self, s_prev: Tensor, state: BahdanauState) -> tuple[Tensor, Tensor]:
+        """α_ij = softmax_j(v_aᵀ tanh(W_a s_{i-1} + U_a h_j)) over real words; c_i = Σ_j α_ij h_j.
+
+        Shapes: s_prev (B, H) -> c_i (B, 2H), α_i (B, S) (exactly 0 on padding).
+        """
+        return self.attention(s_prev, state.keys, state.annotations, state.mask)
+
+    def _recur(self, s_prev: Tensor, Wy: Tensor, c: Tensor) -> Tensor:
+        """s_i = GRU(s_{i-1}, [E y_{i-1}; c_i]); layers 2..L read the layer below.
+
+        Shapes: s_prev (B, L, H); Wy = W E y_{i-1} (B, 3H); c (B, 2H) -> s_i (B, L, H).
+        """
+        Wx = Wy + self.C(c)  # W E y_{i-1} + C c_i: (B, 3H)
+        layers = [self.cells[0](Wx, s_prev[:, 0])]
+        for k, (W_up, cell) in enumerate(zip(self.W_up, self.cells[1:], strict=True), start=1):
+            layers.append(cell(W_up(self.drop(layers[-1])), s_prev[:, k]))
+        return torch.stack(layers, dim=1)  # (B, L, H)
+
+    def _readout(self, s: Tensor, Ey: Tensor, c: Tensor) -> Tensor:
+        """Deep output: t̃_i = U_o s_i + V_o E y_{i-1} + C_o c_i; t_i = maxout(t̃_i) (or tanh); logits W_o t_i.
+
+        The paper's eq. (4) scores y_i from (y_{i-1}, s_i, c_i), which is what this uses.
+        Speed: ``forward`` calls this once on all T positions, so the vocabulary projection is one matmul.
+
+        Shapes: s (B, ..., H); Ey (B, ..., E); c (B, ..., 2H) -> logits (B, ..., V).
+        """
+        t_tilde = self.U_o(s) + self.V_o(Ey) + self.C_o(c)  # (B, ..., 2l) or (B, ..., l)
+        if self.maxout:
+            t = t_tilde.unflatten(-1, (-1, 2)).amax(dim=-1)  # t_ij = max(t̃_i,2j-1, t̃_i,2j): (B, ..., l)
+        else:
+            t = torch.tanh(t_tilde)
+        return self.W_o(self.drop(t))  # (B, ..., V)
+
+
+def _embedding(vocab_size: int, emb_dim: int, pad_id: int) -> nn.Embedding:
+    """An embedding with N(0, 1/E) entries (a sensible scale for tied output weights) and a zero pad row."""
+    embed = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_id)
+    nn.init.normal_(embed.weight, std=emb_dim**-0.5)
+    with torch.no_grad():
+        embed.weight[pad_id].zero_()
+    return embed
+
+
+def _check_options(bridge: str, shared_vocab: bool, src_vocab: int, tgt_vocab: int, share_embeddings: bool) -> None:
+    """Raise ValueError with a one-line fix for option combinations the model cannot build."""
+    if bridge not in BRIDGES:
+        raise ValueError(f"model.net.bridge must be one of {BRIDGES}, got {bridge!r}")
+    if share_embeddings and not (shared_vocab and src_vocab == tgt_vocab):
+        raise ValueError(
+            "share_src_tgt_embeddings needs one joint source/target vocabulary: "
+            "use a shared SentencePiece model or set model.net.share_src_tgt_embeddings to false"
+        )

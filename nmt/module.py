@@ -1,0 +1,116 @@
+"""Seq2SeqModule: the LightningModule that trains any model of the decoding contract."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import Tensor
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
+
+from nmt.batch import Batch
+from nmt.metrics import corpus_bleu
+from nmt.models.base import Seq2Seq
+from nmt.search import DecodeSettings, decode
+
+OptimizerFactory = Callable[[Iterable[torch.nn.Parameter]], Optimizer]
+SchedulerFactory = Callable[[Optimizer], LRScheduler]
+
+
+class Seq2SeqModule(pl.LightningModule):
+    """Label-smoothed cross-entropy training, validation loss and validation BLEU.
+
+    Args:
+        model: any ``Seq2Seq`` (the RNN or the Transformer).
+        optimizer: builds the optimiser from the parameters (a Hydra ``_partial_``).
+        scheduler: builds an LR scheduler from the optimiser, stepped every optimiser step, or None.
+        label_smoothing: ε of the smoothed cross-entropy.
+        val_decode: how validation hypotheses are decoded for BLEU (greedy by default).
+        detokenize: target ids -> text; with ``val_references`` it enables validation BLEU.
+        val_references: the detokenised references of the validation split, in split order.
+    """
+
+    def __init__(
+        self,
+        model: Seq2Seq,
+        optimizer: OptimizerFactory,
+        scheduler: SchedulerFactory | None = None,
+        label_smoothing: float = 0.1,
+        val_decode: DecodeSettings | None = None,
+        detokenize: Callable[[Sequence[int]], str] | None = None,
+        val_references: Sequence[str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.label_smoothing = label_smoothing
+        self.val_decode = val_decode or DecodeSettings(strategy="greedy")
+        self.detokenize = detokenize
+        self.val_references = list(val_references) if val_references is not None else None
+        self.train_tokens = 0  # target tokens seen, for tokens/sec (kept in checkpoints)
+        self._val_hyps: list[tuple[int, list[int]]] = []
+
+    def loss(self, logits: Tensor, target: Tensor, label_smoothing: float) -> Tensor:
+        """Mean cross-entropy per real target token. Shapes: logits (B, T, V); target (B, T)."""
+        return F.cross_entropy(
+            logits.flatten(0, 1),  # (B·T, V)
+            target.flatten(),  # (B·T,)
+            ignore_index=self.model.pad_id,
+            label_smoothing=label_smoothing,
+        )
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        logits, _ = self.model(batch.src, batch.src_mask, batch.tgt_in)  # (B, T, V)
+        loss = self.loss(logits, batch.tgt_out, self.label_smoothing)
+        self.train_tokens += batch.ntokens
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch.ntokens)
+        return loss
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        logits, _ = self.model(batch.src, batch.src_mask, batch.tgt_in)  # (B, T, V)
+        # The unsmoothed NLL, so that val/loss is a log-perplexity comparable across settings.
+        self.log("val/loss", self.loss(logits, batch.tgt_out, 0.0), batch_size=batch.ntokens, sync_dist=True)
+        if self.val_references is not None:
+            hyps = decode(self.model, batch.src, batch.src_mask, self.val_decode)
+            self._val_hyps.extend(zip(batch.index.tolist(), (h[0].tokens for h in hyps), strict=True))
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_hyps = []
+
+    def on_validation_epoch_end(self) -> None:
+        if self.val_references is None or self.detokenize is None:
+            return
+        decoded = dict(_gather(self._val_hyps))  # index -> tokens; DDP duplicates collapse here
+        order = sorted(decoded)
+        # The sanity check decodes only a few batches: score them against their own references.
+        bleu, _ = corpus_bleu([self.detokenize(decoded[i]) for i in order], [self.val_references[i] for i in order])
+        self.log("val/bleu", bleu, prog_bar=True, sync_dist=False)  # identical on every rank
+        self._val_hyps = []
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["train_tokens"] = self.train_tokens
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.train_tokens = int(checkpoint.get("train_tokens", 0))
+
+
+def _gather(items: list[Any]) -> list[Any]:
+    """Concatenate a per-rank list across DDP ranks (the list itself when not distributed)."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return items
+    parts: list[list[Any]] = [[] for _ in range(dist.get_world_size())]
+    dist.all_gather_object(parts, items)
+    return [x for part in parts for x in part]

@@ -1,0 +1,430 @@
+"""``python -m nmt.plot``: attention heatmaps and the alignment table of trained run folders.
+
+Usage::
+
+    python -m nmt.plot run=<run dir> src="A man rides a bike."             # the model's own translation
+    python -m nmt.plot run=<run dir> src="A man rides a bike." 'tgt="Ein Mann fährt Rad."'   # force a target
+    python -m nmt.plot run=<run dir> split=test n=20                      # teacher-forced on the references
+    python -m nmt.plot run=<run dir> split=test n=20 mode=decode          # the model's own translations
+    python -m nmt.plot run=<run dir> split=test analysis=true             # AER and entropy per layer and head
+    python -m nmt.plot runs=[dirA,dirB] split=test analysis=true output=plots
+
+Options (``words=true``, ``self_attention=true``, ``panels=all``, ``formats=[png,svg,pdf]``, ``output=``,
+``decode=greedy``, ``align=``…) are listed with their defaults in conf/plot.yaml.
+
+Files, with ``<stem>`` = ``<split>-<index>`` (+ ``-decoded`` in ``mode=decode``) or a slug of the text
+(+ ``-forced`` with ``tgt=``):
+
+* ``<stem>-cross``: the RNN's Bahdanau α, one panel;
+* ``<stem>-cross-grid``: the Transformer's cross-attention, every layer x head plus the head average;
+* ``<stem>-cross-layer<l>-avg`` (and ``-head<k>`` with ``panels=all``): single Transformer panels;
+* ``<stem>-encoder-grid``, ``<stem>-decoder-grid``: self-attention, with ``self_attention=true``;
+* ``alignment.md``, ``alignment.json``: the table of ``analysis=true`` (which draws no heatmaps).
+
+Decoded translations are re-run teacher-forced on their own tokens to read the attention: the model
+computes the same weights as during search (incremental == full), and self-attention comes for free.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import hydra
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from omegaconf import DictConfig, OmegaConf
+from tqdm.auto import tqdm
+
+from nmt.align import (
+    WORD_START,
+    AlignedSentence,
+    analyse_attention,
+    merge_to_words,
+    parse_pharaoh,
+    table_json,
+    table_markdown,
+    word_groups,
+)
+from nmt.batch import Batch
+from nmt.checkpoint import LoadedRun, load_run
+from nmt.corpora.base import CorpusError
+from nmt.evaluate import translate_batches
+from nmt.figures import FORMATS, attention_grid, attention_heatmap, save_figure
+from nmt.models.base import Seq2Seq
+from nmt.search import DecodeSettings
+from nmt.vocab import Vocab
+
+BOS_PIECE, EOS_PIECE = "<s>", "</s>"
+WORD_NOTE = "words: attention summed over a source word's pieces,\naveraged over a target word's pieces"
+KIND_TITLES = {"cross": "cross-attention", "encoder": "encoder self-attention", "decoder": "decoder self-attention"}
+
+
+# --------------------------------------------------------------------------- attention of sentences
+
+
+@dataclass
+class SentenceAttention:
+    """Every attention weight of one sentence pair, trimmed to its real lengths.
+
+    Rows of ``cross`` and ``decoder`` are the output pieces (the target + "</s>"); columns of ``cross``
+    and ``encoder`` are the source pieces + "</s>"; columns of ``decoder`` are the decoder's inputs
+    ("<s>" + the target, see ``dec_inputs``).
+
+    Shapes: cross (L, h, T, S); encoder (L, h, S, S) or None; decoder (L, h, T, T) or None.
+    """
+
+    src_pieces: list[str]
+    tgt_pieces: list[str]
+    cross: np.ndarray
+    encoder: np.ndarray | None = None
+    decoder: np.ndarray | None = None
+
+    @property
+    def dec_inputs(self) -> list[str]:
+        """What the decoder reads at each row: BOS, then the target shifted by one."""
+        return [BOS_PIECE, *self.tgt_pieces[:-1]]
+
+
+def is_bahdanau(att: SentenceAttention) -> bool:
+    """True for one layer, one head and no self-attention (the RNN); needs ``teacher_forced(self_attention=True)``."""
+    return att.encoder is None and att.decoder is None and att.cross.shape[:2] == (1, 1)
+
+
+def _chunks(src_ids: list[list[int]], batch_size: int) -> list[list[int]]:
+    """Sentence indices in batches of similar source length (little padding)."""
+    order = sorted(range(len(src_ids)), key=lambda k: len(src_ids[k]))
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def _numpy(x: torch.Tensor | None) -> np.ndarray | None:
+    return None if x is None else x.detach().float().cpu().numpy()
+
+
+def teacher_forced(
+    model: Seq2Seq,
+    vocab: Vocab,
+    sources: Sequence[str],
+    targets: Sequence[Sequence[int]],
+    batch_size: int = 32,
+    self_attention: bool = True,
+    progress: bool = False,
+) -> list[SentenceAttention]:
+    """Run ``model`` teacher-forced on (source text, target ids) pairs and keep the attention weights.
+
+    The model is put in eval mode for the pass and given back in the mode it was in.
+
+    Shapes:
+        per batch: src (B, S), tgt_in (B, T) -> Attention.cross (B, L, h, T, S), sliced per sentence
+        to (L, h, T_k, S_k) with T_k = target pieces + 1 (EOS), S_k = source pieces + 1 (EOS).
+    """
+    src_ids = vocab.encode_src(list(sources))
+    out: list[SentenceAttention | None] = [None] * len(src_ids)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for chunk in tqdm(_chunks(src_ids, batch_size), desc="attention", unit="batch", disable=not progress):
+                batch = Batch.from_ids(
+                    [src_ids[k] for k in chunk],
+                    [targets[k] for k in chunk],
+                    chunk,
+                    model.pad_id,
+                    model.bos_id,
+                    model.eos_id,
+                )
+                _, attn = model(batch.src.to(device), batch.src_mask.to(device), batch.tgt_in.to(device), True)
+                for b, k in enumerate(chunk):
+                    S, T = len(src_ids[k]) + 1, len(targets[k]) + 1
+                    encoder = attn.encoder[b, :, :, :S, :S] if self_attention and attn.encoder is not None else None
+                    decoder = attn.decoder[b, :, :, :T, :T] if self_attention and attn.decoder is not None else None
+                    out[k] = SentenceAttention(
+                        [*vocab.src_pieces(sources[k]), EOS_PIECE],
+                        [*vocab.tgt_pieces_from_ids(targets[k]), EOS_PIECE],
+                        _numpy(attn.cross[b, :, :, :T, :S]),  # (L, h, T, S)
+                        _numpy(encoder),
+                        _numpy(decoder),
+                    )
+    finally:
+        model.train(was_training)
+    return out  # type: ignore[return-value]
+
+
+def translate_ids(
+    model: Seq2Seq, vocab: Vocab, sources: Sequence[str], settings: DecodeSettings, batch_size: int = 32
+) -> list[list[int]]:
+    """The model's best translation of each source, as target piece ids (no BOS/EOS)."""
+    src_ids = vocab.encode_src(list(sources))
+    batches = [
+        Batch.from_ids([src_ids[k] for k in chunk], None, chunk, model.pad_id, model.bos_id, model.eos_id)
+        for chunk in _chunks(src_ids, batch_size)
+    ]
+    was_training = model.training
+    model.eval()
+    try:
+        hyps = translate_batches(model, batches, len(src_ids), settings)
+    finally:
+        model.train(was_training)
+    return [h[0].tokens for h in hyps]
+
+
+# --------------------------------------------------------------------------- figures of one sentence
+
+
+def _groups(pieces: Sequence[str]) -> list[list[int]]:
+    """Pieces -> words (``nmt.align.word_groups``), with "<s>" and "</s>" kept as words of their own."""
+    if pieces and pieces[0] == BOS_PIECE:
+        return [[0], *([k + 1 for k in g] for g in word_groups(pieces[1:], keep_eos=True))]
+    return word_groups(pieces, keep_eos=True)
+
+
+def to_words(weights: np.ndarray, cols: Sequence[str], rows: Sequence[str]) -> tuple[np.ndarray, list[str], list[str]]:
+    """Merge piece attention into word attention (``nmt.align.merge_to_words``) for every layer and head.
+
+    Shapes: weights (L, h, R, C) -> (L, h, R_w, C_w); the labels become the words.
+    """
+    col_groups, row_groups = _groups(cols), _groups(rows)
+    merged = np.array(
+        [[merge_to_words(head, col_groups, row_groups) for head in layer] for layer in weights]
+    )  # (L, h, R_w, C_w)
+
+    def spell(pieces: Sequence[str], groups: list[list[int]]) -> list[str]:
+        return ["".join(pieces[k] for k in g).replace(WORD_START, "") or WORD_START for g in groups]
+
+    return merged, spell(cols, col_groups), spell(rows, row_groups)
+
+
+def _views(att: SentenceAttention, self_attention: bool) -> list[tuple[str, np.ndarray, list[str], list[str]]]:
+    """(kind, weights (L, h, R, C), column labels, row labels) for each attention to draw."""
+    views = [("cross", att.cross, att.src_pieces, att.tgt_pieces)]
+    if self_attention and att.encoder is not None:
+        views.append(("encoder", att.encoder, att.src_pieces, att.src_pieces))
+    if self_attention and att.decoder is not None:
+        views.append(("decoder", att.decoder, att.dec_inputs, att.tgt_pieces))
+    return views
+
+
+def sentence_figures(
+    att: SentenceAttention,
+    model: str,
+    context: str = "",
+    words: bool = False,
+    panels: str = "avg",
+    self_attention: bool = False,
+    gold: str | None = None,
+) -> dict[str, Figure]:
+    """The heatmaps of one sentence, by file-name suffix (see the module docstring).
+
+    A model with one layer, one head and no self-attention (the RNN) gets one panel, its Bahdanau α.
+    A Transformer gets a grid per attention kind and, for cross-attention, a single panel per layer's
+    head average (and per head with ``panels="all"``). ``gold`` (a Pharaoh line on the same target
+    text) is outlined on word-level single panels.
+    """
+    if panels not in ("avg", "all"):
+        raise ValueError(f"panels={panels!r}: use panels=avg (a panel per layer average) or panels=all")
+    suffix = f"\n{context}" if context else ""
+    note = WORD_NOTE if words else None
+    figures: dict[str, Figure] = {}
+    for kind, weights, cols, rows in _views(att, self_attention):
+        if words:
+            weights, cols, rows = to_words(weights, cols, rows)
+        links = sorted(parse_pharaoh(gold)[1]) if gold and words and kind == "cross" else []
+        if is_bahdanau(att):
+            title = f"{model} · Bahdanau α (layer 1, head 1){suffix}"
+            figures[kind] = attention_heatmap(weights[0, 0], cols, rows, title=title, note=note, links=links)
+            continue
+        title = f"{model} · {KIND_TITLES[kind]}{suffix}"
+        figures[f"{kind}-grid"] = attention_grid(weights, cols, rows, title=title, note=note)
+        if kind == "cross":
+            for name, (panel, what) in _single_panels(weights, panels).items():
+                title = f"{model} · {what}{suffix}"
+                figures[name] = attention_heatmap(panel, cols, rows, title=title, note=note, links=links)
+    return figures
+
+
+def _single_panels(weights: np.ndarray, panels: str) -> dict[str, tuple[np.ndarray, str]]:
+    """File suffix -> (one panel, its title): each layer's head average, and each head with ``panels="all"``.
+
+    Shapes: weights (L, h, T, S) -> panels (T, S).
+    """
+    out: dict[str, tuple[np.ndarray, str]] = {}
+    for layer, heads in enumerate(weights, start=1):  # heads (h, T, S)
+        if panels == "all":
+            for k, panel in enumerate(heads, start=1):
+                out[f"cross-layer{layer}-head{k}"] = (panel, f"layer {layer} · head {k}")
+        out[f"cross-layer{layer}-avg"] = (heads.mean(axis=0), f"layer {layer} · head average")
+    return out
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def _as_list(value: object) -> list[str] | None:
+    if value is None:
+        return None
+    return [str(v) for v in value] if isinstance(value, Sequence) and not isinstance(value, str) else [str(value)]
+
+
+def _check(cfg: DictConfig) -> list[Path]:
+    """The run folders, after checking that the options make sense together."""
+    runs = _as_list(cfg.runs) or []
+    if (cfg.run is None) == (not runs):
+        raise ValueError("pass one run folder as run=<dir> or several as runs=[dirA,dirB], not both or neither")
+    if cfg.analysis and cfg.split is None:
+        raise ValueError("analysis=true needs a split with gold alignments, e.g. split=test")
+    if not cfg.analysis and (cfg.src is None) == (cfg.split is None):
+        raise ValueError('pass src="a sentence" for one sentence or split=test n=20 for a split, not both or neither')
+    if cfg.tgt is not None and cfg.src is None:
+        raise ValueError('tgt="…" forces a target for src="…"; pass src too')
+    if cfg.mode not in ("force", "decode"):
+        raise ValueError(f"mode={cfg.mode!r}: use mode=force (the references) or mode=decode (own translations)")
+    bad = [f for f in cfg.formats if f not in FORMATS]
+    if bad or not cfg.formats:
+        raise ValueError(f"formats={list(cfg.formats)}: choose among {list(FORMATS)}, e.g. formats=[png,svg]")
+    return [Path(r).expanduser() for r in ([cfg.run] if cfg.run is not None else runs)]
+
+
+def _labels(runs: list[LoadedRun]) -> list[str]:
+    """The model name of each run, with the folder name added when two runs share a name."""
+    names = [str(r.config.model.name) for r in runs]
+    return [n if names.count(n) == 1 else f"{n} ({r.run_dir.name})" for n, r in zip(names, runs, strict=True)]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^\w]+", "-", text.lower()).strip("-")[:40] or "sentence"
+
+
+def _split_data(cfg: DictConfig, run: LoadedRun) -> tuple[list[str], list[str], list[str] | None]:
+    """Sources, references and gold Pharaoh lines (``align=`` file first, else the corpus's) of ``cfg.split``."""
+    from nmt.train import build_datamodule  # not at the top: nmt.train imports nmt.callbacks, which imports us
+
+    dm = build_datamodule(run.config)
+    if cfg.split not in dm.split_names:
+        raise ValueError(f"split={cfg.split!r} is not in the run's data; choose one of {dm.split_names}")
+    sources, references, gold = dm.sources(cfg.split), dm.references(cfg.split), dm.alignments(cfg.split)
+    if cfg.align is not None:
+        path = Path(cfg.align).expanduser()
+        gold = path.read_text(encoding="utf-8").splitlines()
+        if len(gold) != len(sources):
+            raise CorpusError(
+                f"{path}: {len(gold)} lines but split {cfg.split!r} has {len(sources)} pairs; "
+                "give one Pharaoh line per pair"
+            )
+    return sources, references, gold
+
+
+Job = tuple[str, str, SentenceAttention, str | None]  # file stem, title context, attention, gold line or None
+
+
+def _given_sentences(cfg: DictConfig, run: LoadedRun, settings: DecodeSettings) -> list[Job]:
+    """The jobs of ``src=`` (and ``tgt=``): the model's translation, or the given target forced."""
+    sources, forced = _as_list(cfg.src), _as_list(cfg.tgt)
+    if forced is not None and len(forced) != len(sources):
+        raise ValueError(f"got {len(sources)} src and {len(forced)} tgt sentences; pass one tgt per src")
+    if forced:
+        targets, context = run.vocab.encode_tgt(forced), "forced on the given target"
+    else:
+        targets = translate_ids(run.model, run.vocab, sources, settings)
+        context = f"own translation ({settings.strategy})"
+    stems = [f"{_slug(s)}-forced" if forced else _slug(s) for s in sources]
+    stems = [s if stems.count(s) == 1 else f"{s}-{k}" for k, s in enumerate(stems)]
+    # self-attention is always kept: it tells the RNN from a one-layer, one-head Transformer
+    atts = teacher_forced(run.model, run.vocab, sources, targets, cfg.batch_size)
+    return [(stem, context, att, None) for stem, att in zip(stems, atts, strict=True)]
+
+
+def _split_sentences(cfg: DictConfig, run: LoadedRun, settings: DecodeSettings) -> list[Job]:
+    """The jobs of ``split= n=``: the first n pairs, forced on the references or decoded."""
+    sources, references, gold = _split_data(cfg, run)
+    count = len(sources) if cfg.n is None else min(int(cfg.n), len(sources))
+    sources, references, gold = sources[:count], references[:count], (gold or [None] * count)[:count]
+    if cfg.mode == "decode":
+        targets, gold = translate_ids(run.model, run.vocab, sources, settings), [None] * count
+        context, tag = f"own translation ({settings.strategy})", "-decoded"
+    else:
+        targets, context, tag = run.vocab.encode_tgt(references), "teacher-forced on the reference", ""
+    atts = teacher_forced(run.model, run.vocab, sources, targets, cfg.batch_size)
+    return [
+        (f"{cfg.split}-{k:03d}{tag}", f"{cfg.split} #{k} · {context}", att, g)
+        for k, (att, g) in enumerate(zip(atts, gold, strict=True))
+    ]
+
+
+def draw(cfg: DictConfig, run: LoadedRun, label: str, output: Path) -> list[Path]:
+    """Draw and save the heatmaps of one run; returns the files written."""
+    settings = DecodeSettings(**OmegaConf.to_container(cfg.get("decode") or run.config.decode, resolve=True))
+    jobs = _given_sentences(cfg, run, settings) if cfg.src is not None else _split_sentences(cfg, run, settings)
+    if cfg.self_attention and is_bahdanau(jobs[0][2]):
+        print(f"note: {label} has no self-attention; self_attention=true draws its Bahdanau α only")
+    written: list[Path] = []
+    for stem, context, att, gold in tqdm(jobs, desc=f"heatmaps {label}", unit="sentence", disable=len(jobs) < 5):
+        figures = sentence_figures(att, label, context, cfg.words, cfg.panels, cfg.self_attention, gold)
+        for name, fig in figures.items():
+            written += save_figure(fig, output / f"{stem}-{name}", tuple(cfg.formats), dpi=cfg.dpi)
+    return written
+
+
+def analyse(cfg: DictConfig, runs: list[LoadedRun], labels: list[str], output: Path) -> list[Path]:
+    """Write (and print) the AER / entropy table of every run's layers and heads on ``cfg.split``."""
+    rows, sizes = [], {}
+    for run, label in zip(runs, labels, strict=True):
+        sources, references, gold = _split_data(cfg, run)
+        if gold is None:
+            raise CorpusError(
+                f"split {cfg.split!r} of {run.run_dir / 'config.yaml'} has no gold alignments; AER needs a Pharaoh "
+                f"file: pass align=<file> here, or set data.{cfg.split}.align=<file> when training on custom data"
+            )
+        targets = run.vocab.encode_tgt(references)
+        atts = teacher_forced(
+            run.model, run.vocab, sources, targets, cfg.batch_size, self_attention=False, progress=len(sources) > 200
+        )
+        sentences = [AlignedSentence(a.cross, a.src_pieces, a.tgt_pieces, g) for a, g in zip(atts, gold, strict=True)]
+        rows += analyse_attention(sentences, model=label, method=cfg.method)
+        sizes[label] = {"run": str(run.run_dir), "checkpoint": str(run.checkpoint), "sentences": len(sentences)}
+    table = table_markdown(rows)
+    header = (
+        f"# Attention vs gold alignments: {cfg.split} split\n\n"
+        f"Teacher-forced cross-attention over the references, pieces merged into words (summed over source "
+        f"pieces, averaged over target pieces), EOS dropped; links by `{cfg.method}`; AER as in Och & Ney "
+        "(2003), lower is better; entropy of each target word's attention in nats.\n\n"
+    )
+    output.mkdir(parents=True, exist_ok=True)
+    md, js = output / "alignment.md", output / "alignment.json"
+    md.write_text(header + table, encoding="utf-8")
+    data = {"split": cfg.split, "method": cfg.method, "runs": sizes, **table_json(rows)}
+    js.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(table, end="")
+    return [md, js]
+
+
+def plot(cfg: DictConfig) -> list[Path]:
+    """What ``python -m nmt.plot`` does, callable from tests and notebooks; returns the files written."""
+    run_dirs = _check(cfg)
+    runs = [load_run(d, cfg.checkpoint, cfg.device) for d in run_dirs]
+    labels = _labels(runs)
+    several = len(runs) > 1
+    root = Path(cfg.output).expanduser() if cfg.output is not None else None
+    if cfg.analysis:
+        written = analyse(cfg, runs, labels, root or (Path("plots") if several else runs[0].run_dir / "plots"))
+    else:
+        written = []
+        for run, label in zip(runs, labels, strict=True):
+            out = run.run_dir / "plots" if root is None else (root / _slug(label) if several else root)
+            written += draw(cfg, run, label, out)
+    folders = sorted({str(p.parent) for p in written})
+    print(f"wrote {len(written)} file(s) to {', '.join(folders)}")
+    return written
+
+
+@hydra.main(config_path="../conf", config_name="plot", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    plot(cfg)
+
+
+if __name__ == "__main__":
+    main()

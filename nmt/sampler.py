@@ -1,0 +1,153 @@
+"""Token-budget batches of similar-length sentence pairs, sharded over DDP processes.
+
+Sorting pairs by length before cutting batches keeps padding low; bounding each batch by a token
+budget (rather than a sentence count) keeps memory use flat whatever the sentence lengths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch.distributed as dist
+from torch.utils.data import Sampler
+
+
+def _cut(order: Sequence[int], lengths: Sequence[tuple[int, int]], max_tokens: int) -> list[list[int]]:
+    """Greedily cut ``order`` into consecutive batches of cost ``len(batch) * longest side`` <= max_tokens.
+
+    An example that alone exceeds the budget forms a batch of one.
+    """
+    batches: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for k in order:
+        need = max(longest, *lengths[k])
+        if current and (len(current) + 1) * need > max_tokens:
+            batches.append(current)
+            current, need = [], max(lengths[k])
+        current.append(int(k))
+        longest = need
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _distributed_defaults(num_replicas: int | None, rank: int | None) -> tuple[int, int]:
+    """World size and rank from ``torch.distributed`` when it is initialised, else 1 and 0."""
+    ready = dist.is_available() and dist.is_initialized()
+    if num_replicas is None:
+        num_replicas = dist.get_world_size() if ready else 1
+    if rank is None:
+        rank = dist.get_rank() if ready else 0
+    if num_replicas < 1 or not 0 <= rank < num_replicas:
+        raise ValueError(f"rank={rank} is not in [0, num_replicas={num_replicas})")
+    return num_replicas, rank
+
+
+class TokenBucketSampler(Sampler[list[int]]):
+    """A batch sampler (``DataLoader(batch_sampler=...)``) of length-sorted, token-budgeted batches.
+
+    Each epoch: sort the examples by length (the longer side, then source, then target; equal
+    lengths in a random order per epoch when shuffling), cut the sorted list into batches whose
+    cost ``len(batch) * max(longest source, longest target)`` stays within ``max_tokens``, then
+    shuffle the order of the batches. The result depends only on ``seed`` and the epoch given to
+    ``set_epoch``, so every process computes the same list and an interrupted run can be replayed.
+
+    With ``shuffle=False`` the batches come in a fixed, length-sorted order (validation, test).
+
+    Under DDP each process (``rank`` of ``num_replicas``) takes every ``num_replicas``-th batch.
+    All processes must take the same number of batches or DDP's gradient sync hangs, so when the
+    number of batches does not divide, the first few batches of the epoch's list are repeated to
+    fill the last round: only then does an example appear twice in one epoch (on two processes).
+    On a single process every example appears exactly once per epoch.
+
+    Args:
+        lengths: ``lengths[k]`` = (source length, target length) of example k, each including
+            the EOS/BOS it gets in the batch (pieces + 1).
+        max_tokens: the budget of one batch, in padded positions of its longer side.
+        shuffle: random tie order and batch order per epoch (training) or a fixed order.
+        seed: the same on every process.
+        num_replicas, rank: default to ``torch.distributed``'s world size and rank when it is
+            initialised, else 1 and 0.
+    """
+
+    def __init__(
+        self,
+        lengths: Sequence[tuple[int, int]],
+        max_tokens: int,
+        shuffle: bool = True,
+        seed: int = 0,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+    ) -> None:
+        if max_tokens < 1:
+            raise ValueError(f"max_tokens={max_tokens} must be a positive number of tokens per batch")
+        self.lengths = [(int(s), int(t)) for s, t in lengths]
+        self.max_tokens = int(max_tokens)
+        self.shuffle = shuffle
+        self.seed = int(seed)
+        self.epoch = 0
+        self.num_replicas, self.rank = _distributed_defaults(num_replicas, rank)
+        # Batch boundaries depend only on the sorted lengths, which ties cannot change, so the
+        # number of batches is the same every epoch.
+        self._num_batches = len(_cut(self._sorted(None), self.lengths, self.max_tokens))
+
+    @property
+    def sampler(self) -> TokenBucketSampler:
+        """This sampler itself.
+
+        Lightning calls ``set_epoch`` on ``dataloader.sampler`` and ``dataloader.batch_sampler.sampler``
+        but not on the batch sampler itself (``lightning_fabric.utilities.data._set_sampler_epoch``);
+        answering as our own ``.sampler`` is how its fit loop reaches our ``set_epoch``.
+        """
+        return self
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose order ``__iter__`` yields (call before each epoch)."""
+        self.epoch = int(epoch)
+
+    def _sorted(self, rng: np.random.Generator | None) -> np.ndarray:
+        """Example indices sorted by (longer side, source, target); ties in ``rng``'s order."""
+        n = len(self.lengths)
+        if n == 0:
+            return np.zeros(0, dtype=np.int64)
+        lens = np.asarray(self.lengths, dtype=np.int64)  # (N, 2)
+        start = rng.permutation(n) if rng is not None else np.arange(n)
+        lens = lens[start]
+        # lexsort sorts by the last key first; "stable" keeps ``start``'s order among equals.
+        order = np.lexsort((lens[:, 1], lens[:, 0], lens.max(axis=1)))
+        return start[order]
+
+    def epoch_batches(self) -> list[list[int]]:
+        """This process's batches for the current epoch, in order (what ``__iter__`` yields)."""
+        rng = np.random.default_rng([self.seed, self.epoch]) if self.shuffle else None
+        batches = _cut(self._sorted(rng), self.lengths, self.max_tokens)
+        if rng is not None:
+            batches = [batches[i] for i in rng.permutation(len(batches))]
+        if self.num_replicas > 1 and batches:
+            total = len(self) * self.num_replicas
+            batches = [batches[i % len(batches)] for i in range(total)]  # repeat from the start
+        return batches[self.rank :: self.num_replicas]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        yield from self.epoch_batches()
+
+    def __len__(self) -> int:
+        """Batches per epoch on this process (the same on every process)."""
+        return -(-self._num_batches // self.num_replicas)
+
+
+def padding_fraction(batches: Sequence[Sequence[int]], lengths: Sequence[tuple[int, int]]) -> float:
+    """Fraction of padded positions over the source and target tensors of ``batches``.
+
+    A batch of B pairs takes B × (longest source) + B × (longest target) positions; the
+    padding is what the pairs' own lengths do not fill.
+    """
+    total = filled = 0
+    for batch in batches:
+        src = [lengths[k][0] for k in batch]
+        tgt = [lengths[k][1] for k in batch]
+        total += len(batch) * (max(src) + max(tgt))
+        filled += sum(src) + sum(tgt)
+    return 1.0 - filled / total if total else 0.0

@@ -1,0 +1,403 @@
+"""Decoding: greedy search, batched beam search and temperature / top-k sampling.
+
+Every strategy drives a model through the contract of ``nmt.models.base`` only (``encode``,
+``init_state``, ``step``, ``reorder_state``) and feeds one token per step: the model carries the
+prefix in its state (a KV cache, a GRU state), so a step never re-reads the whole prefix.
+
+Conventions shared by all strategies:
+
+* A hypothesis has at most ``floor(a · S_real + b)`` tokens, S_real the source's real length
+  (EOS included, padding excluded). At that length the only allowed next token is EOS: every
+  hypothesis ends in a scored EOS, so ``log_prob`` always counts it.
+* PAD and BOS are never produced (their log-probabilities are set to -inf before choosing);
+  hypotheses hold the piece ids between BOS and EOS, both excluded.
+* Rows (sentences or beams) that are finished leave the active batch through ``reorder_state``,
+  so late steps only pay for the sentences still being decoded.
+
+Beam search
+-----------
+Sentences × beams are decoded as one flat batch of B·K rows with scores (B, K). At each step the
+top 2K of the K·V continuations of each sentence are taken; those ending in EOS and ranked in the
+top K are finished hypotheses, scored with the GNMT length penalty
+``score = log p(Y) / lp(|Y|)``, ``lp(n) = ((5 + n) / 6) ** alpha``, |Y| counting EOS; the best K
+that do not end in EOS are the next live beams (among 2K there are always K, since each beam
+contributes at most one EOS).
+
+Stopping rule (exact): a sentence is done when it has ``n_best`` finished hypotheses and the
+n_best-th best of them scores at least as well as anything a live beam could still reach, or when
+no live beam is left (at its maximum length every live beam is forced to EOS). A live prefix with
+log-prob s ≤ 0 can only lose probability, so any completion of length n scores at most
+``s / lp(n)``; over the lengths still possible this is largest at ``max(lp(shortest), lp(longest))``.
+The result is therefore the same as running every beam to the maximum length. With
+``length_penalty=0`` and ``beam_size=1`` this is exactly greedy search.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from nmt.models.base import Seq2Seq
+
+STRATEGIES = ("greedy", "beam", "sample")
+
+
+@dataclass(frozen=True)
+class DecodeSettings:
+    """How to decode; the fields of a ``conf/decode/*.yaml`` file.
+
+    Args:
+        strategy: "greedy", "beam" or "sample".
+        beam_size: K, beams per sentence (beam).
+        length_penalty: GNMT alpha, lp(n) = ((5 + n) / 6) ** alpha; 0 ranks by log-probability (beam).
+        n_best: hypotheses returned per sentence, ≤ beam_size (beam; greedy and sample return 1).
+        max_len_a, max_len_b: at most floor(a · source length + b) tokens per hypothesis.
+        temperature: logits are divided by it before sampling (> 0; → 0 approaches greedy).
+        top_k: sample among the k most likely pieces only; 0 keeps them all.
+        seed: seeds the sampling generator; None draws from torch's global generator.
+    """
+
+    strategy: str = "greedy"
+    beam_size: int = 5
+    length_penalty: float = 0.6
+    n_best: int = 1
+    max_len_a: float = 1.5
+    max_len_b: int = 10
+    temperature: float = 1.0
+    top_k: int = 0
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.strategy in STRATEGIES, f"strategy must be one of {STRATEGIES}, got {self.strategy!r}"),
+            (self.beam_size >= 1, f"beam_size must be >= 1, got {self.beam_size}"),
+            (1 <= self.n_best <= self.beam_size, f"n_best must be in [1, beam_size], got {self.n_best}"),
+            (self.max_len_a >= 0 and self.max_len_b >= 0, "max_len_a and max_len_b must be >= 0"),
+            (self.temperature > 0, f"temperature must be > 0 (use greedy for 0), got {self.temperature}"),
+            (self.top_k >= 0, f"top_k must be >= 0 (0 disables it), got {self.top_k}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"decode settings (conf/decode/*.yaml or decode.* overrides): {message}")
+
+
+@dataclass
+class Hypothesis:
+    """One decoded target sentence.
+
+    Shapes: attention (L, h, len(tokens) + 1, S_real): cross-attention of every step, EOS included,
+    over the real source positions only; None unless asked for.
+    """
+
+    tokens: list[int]
+    score: float
+    log_prob: float
+    attention: Tensor | None = None
+
+
+def decode(
+    model: Seq2Seq, src: Tensor, src_mask: Tensor, settings: DecodeSettings, need_weights: bool = False
+) -> list[list[Hypothesis]]:
+    """Decode a batch with ``settings``: n_best hypotheses per sentence (1 for greedy and sample), best first.
+
+    Shapes: src, src_mask (B, S).
+    """
+    a, b = settings.max_len_a, settings.max_len_b
+    if settings.strategy == "beam":
+        k, alpha, n = settings.beam_size, settings.length_penalty, settings.n_best
+        return beam_search(model, src, src_mask, k, alpha, n, a, b, need_weights)
+    if settings.strategy == "sample":
+        generator = None
+        if settings.seed is not None:
+            generator = torch.Generator(device=src.device).manual_seed(settings.seed)
+        hyps = sample(model, src, src_mask, settings.temperature, settings.top_k, a, b, generator, need_weights)
+    else:
+        hyps = greedy(model, src, src_mask, a, b, need_weights)
+    return [[h] for h in hyps]
+
+
+# ---- shared pieces -------------------------------------------------------------------------------
+
+
+def max_lengths(src_mask: Tensor, max_len_a: float, max_len_b: int) -> Tensor:
+    """Most tokens (EOS excluded) each hypothesis may have. Shapes: src_mask (B, S) -> (B,) long."""
+    return (max_len_a * src_mask.sum(dim=1) + max_len_b).floor().long()  # (B,)
+
+
+def length_penalty(length: Tensor | int, alpha: float) -> Tensor | float:
+    """GNMT lp(|Y|) = ((5 + |Y|) / 6) ** alpha, |Y| counting EOS. Shapes: any -> same, float."""
+    return ((5.0 + length) / 6.0) ** alpha
+
+
+def _next_log_probs(model: Seq2Seq, logits: Tensor, at_limit: Tensor) -> Tensor:
+    """log p(y_t | y_<t, x) with PAD and BOS banned, and only EOS allowed on rows at their limit.
+
+    Shapes: logits (B, V); at_limit (B,) bool -> (B, V).
+    """
+    logp = torch.log_softmax(logits.float(), dim=-1)  # (B, V)
+    logp[:, [model.pad_id, model.bos_id]] = float("-inf")
+    not_eos = torch.arange(logp.size(1), device=logp.device) != model.eos_id  # (V,)
+    return logp.masked_fill(at_limit[:, None] & not_eos, float("-inf"))  # (B, V)
+
+
+def _hypothesis(tokens: Tensor, log_prob: float, score: float, attention: Tensor | None, mask: Tensor) -> Hypothesis:
+    """Package one finished row.
+
+    Shapes: tokens (T,) without EOS; attention (≥ T + 1, L, h, S) per step or None; mask (S,).
+    """
+    weights = None
+    if attention is not None:
+        steps = attention[: tokens.numel() + 1, ..., mask]  # (T + 1, L, h, S_real)
+        weights = steps.permute(1, 2, 0, 3).contiguous()  # (L, h, T + 1, S_real)
+    return Hypothesis(tokens.tolist(), score, log_prob, weights)
+
+
+# ---- greedy and sampling -------------------------------------------------------------------------
+
+
+@torch.inference_mode()
+def greedy(
+    model: Seq2Seq, src: Tensor, src_mask: Tensor, max_len_a: float, max_len_b: int, need_weights: bool = False
+) -> list[Hypothesis]:
+    """The most likely next piece at every step, for the whole batch at once.
+
+    Shapes: src, src_mask (B, S) -> B hypotheses (score = log_prob).
+    """
+    return _left_to_right(model, src, src_mask, max_len_a, max_len_b, lambda logp: logp.argmax(dim=-1), need_weights)
+
+
+@torch.inference_mode()
+def sample(
+    model: Seq2Seq,
+    src: Tensor,
+    src_mask: Tensor,
+    temperature: float,
+    top_k: int,
+    max_len_a: float,
+    max_len_b: int,
+    generator: torch.Generator | None = None,
+    need_weights: bool = False,
+) -> list[Hypothesis]:
+    """Draw each piece from softmax(logits / temperature), optionally among the top k only.
+
+    ``log_prob`` and ``score`` are the model's own log-probability (temperature 1) of the sample.
+    The same ``generator`` state gives the same samples.
+
+    Shapes: src, src_mask (B, S) -> B hypotheses.
+    """
+    if temperature <= 0 or top_k < 0:
+        raise ValueError(f"sample needs temperature > 0 and top_k >= 0, got {temperature} and {top_k}")
+
+    def draw(logp: Tensor) -> Tensor:  # (B, V) -> (B,)
+        scaled = logp / temperature  # (B, V)
+        if 0 < top_k < scaled.size(-1):
+            kth = scaled.topk(top_k, dim=-1).values[:, -1:]  # (B, 1)
+            scaled = scaled.masked_fill(scaled < kth, float("-inf"))
+        probs = torch.softmax(scaled, dim=-1)  # (B, V)
+        return torch.multinomial(probs, 1, generator=generator).squeeze(1)  # (B,)
+
+    return _left_to_right(model, src, src_mask, max_len_a, max_len_b, draw, need_weights)
+
+
+def _left_to_right(
+    model: Seq2Seq,
+    src: Tensor,
+    src_mask: Tensor,
+    max_len_a: float,
+    max_len_b: int,
+    choose: Callable[[Tensor], Tensor],
+    need_weights: bool,
+) -> list[Hypothesis]:
+    """One hypothesis per sentence, one piece per step picked by ``choose`` from (B', V) log-probs.
+
+    Shapes: src, src_mask (B, S).
+    """
+    B = src.size(0)
+    limits = max_lengths(src_mask, max_len_a, max_len_b)  # (B,)
+    steps = int(limits.max()) + 1  # the last step can only be EOS
+    tokens = src.new_full((B, steps), model.eos_id)  # (B, T)
+    lengths = limits.clone()  # (B,) tokens before EOS; every row ends by its limit
+    log_prob = torch.zeros(B, device=src.device)  # (B,)
+    history: Tensor | None = None  # (B, T, L, h, S) cross-attention per step
+    active = torch.arange(B, device=src.device)  # (B',) rows of the batch still decoding
+    state = model.init_state(model.encode(src, src_mask))
+    prev = src.new_full((B,), model.bos_id)  # (B',)
+    for t in range(steps):
+        out = model.step(prev, state, need_weights)
+        logp = _next_log_probs(model, out.logits, limits[active] == t)  # (B', V)
+        choice = choose(logp)  # (B',)
+        tokens[active, t] = choice
+        log_prob[active] += logp.gather(1, choice[:, None]).squeeze(1)  # (B',)
+        if out.attention is not None:
+            if history is None:
+                history = out.attention.new_zeros(B, steps, *out.attention.shape[1:])  # (B, T, L, h, S)
+            history[active, t] = out.attention
+        done = choice == model.eos_id  # (B',)
+        lengths[active[done]] = t
+        if bool(done.all()):
+            break
+        state, prev = out.state, choice
+        if bool(done.any()):  # drop finished rows: later steps only run the live ones
+            keep = (~done).nonzero().squeeze(1)  # (B'',)
+            state, prev, active = model.reorder_state(state, keep), prev[keep], active[keep]
+    return [
+        _hypothesis(tokens[i, : lengths[i]], float(log_prob[i]), float(log_prob[i]), _row(history, i), src_mask[i])
+        for i in range(B)
+    ]
+
+
+def _row(history: Tensor | None, i: int) -> Tensor | None:
+    return None if history is None else history[i]
+
+
+# ---- beam search ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Beams:
+    """The live beams of the sentences still being searched (B' sentences × K beams, flat rows).
+
+    Shapes: sentence (B',) index in the input batch; limits (B',) most tokens; scores (B', K)
+    log-probs of the live prefixes, -inf for an empty slot; tokens (B'·K, t); attention
+    (B'·K, t, L, h, S) or None.
+    """
+
+    sentence: Tensor
+    limits: Tensor
+    scores: Tensor
+    tokens: Tensor
+    attention: Tensor | None = None
+
+    @classmethod
+    def start(cls, limits: Tensor, beam_size: int) -> _Beams:
+        """One live beam (the empty prefix) per sentence; the other K - 1 slots are empty."""
+        B, device = limits.size(0), limits.device
+        scores = torch.full((B, beam_size), float("-inf"), device=device)  # (B, K)
+        scores[:, 0] = 0.0
+        empty = torch.zeros(B * beam_size, 0, dtype=torch.long, device=device)  # (B·K, 0)
+        return cls(torch.arange(B, device=device), limits, scores, empty)
+
+
+@torch.inference_mode()
+def beam_search(
+    model: Seq2Seq,
+    src: Tensor,
+    src_mask: Tensor,
+    beam_size: int,
+    length_penalty: float,
+    n_best: int,
+    max_len_a: float,
+    max_len_b: int,
+    need_weights: bool = False,
+) -> list[list[Hypothesis]]:
+    """Batched beam search over sentences × beams (see the module docstring for the stopping rule).
+
+    Shapes: src, src_mask (B, S) -> per sentence up to n_best distinct hypotheses, best score first.
+    """
+    if not 1 <= n_best <= beam_size:
+        raise ValueError(f"beam search needs 1 <= n_best <= beam_size, got n_best={n_best}, beam_size={beam_size}")
+    B, K = src.size(0), beam_size
+    state = model.init_state(model.encode(src, src_mask))
+    state = model.reorder_state(state, torch.arange(B, device=src.device).repeat_interleave(K))  # B·K rows
+    beams = _Beams.start(max_lengths(src_mask, max_len_a, max_len_b), K)
+    finished: list[list[Hypothesis]] = [[] for _ in range(B)]
+    prev = src.new_full((B * K,), model.bos_id)  # (B'·K,)
+    for t in range(int(beams.limits.max()) + 1):
+        out = model.step(prev, state, need_weights)
+        at_limit = (beams.limits == t).repeat_interleave(K)  # (B'·K,)
+        logp = _next_log_probs(model, out.logits, at_limit)  # (B'·K, V)
+        values, origin, token = _top_candidates(beams.scores, logp, K)  # (B', 2K) each
+        if out.attention is not None:
+            now = out.attention[:, None]  # (B'·K, 1, L, h, S)
+            past = beams.attention
+            beams.attention = now if past is None else torch.cat([past, now], dim=1)  # (B'·K, t + 1, L, h, S)
+        _finalize(finished, beams, values, origin, token, model.eos_id, length_penalty, src_mask)
+        scores, origin, token = _best_live(values, origin, token, model.eos_id, K)  # (B', K) each
+        done = _sentences_done(finished, beams, scores, t, n_best, length_penalty)  # (B',)
+        if bool(done.all()):
+            break
+        keep = (~done).nonzero().squeeze(1)  # (B'',) sentences still searching
+        rows = (keep[:, None] * K + origin[keep]).flatten()  # (B''·K,) rows of the parent beams
+        state = model.reorder_state(out.state, rows)
+        prev = token[keep].flatten()  # (B''·K,)
+        beams = _Beams(
+            sentence=beams.sentence[keep],
+            limits=beams.limits[keep],
+            scores=scores[keep],  # (B'', K)
+            tokens=torch.cat([beams.tokens[rows], prev[:, None]], dim=1),  # (B''·K, t + 1)
+            attention=None if beams.attention is None else beams.attention[rows],  # (B''·K, t + 1, L, h, S)
+        )
+    return [sorted(hyps, key=lambda h: h.score, reverse=True)[:n_best] for hyps in finished]
+
+
+def _top_candidates(scores: Tensor, logp: Tensor, beam_size: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The 2K best one-piece continuations of each sentence's live beams, best first.
+
+    Shapes: scores (B', K); logp (B'·K, V) -> values, origin beam, token: each (B', 2K).
+    """
+    Bs, K = scores.shape
+    V = logp.size(-1)
+    total = scores[:, :, None] + logp.view(Bs, K, V)  # (B', K, V)
+    values, flat = total.view(Bs, K * V).topk(min(2 * beam_size, K * V), dim=1)  # (B', 2K)
+    return values, flat // V, flat % V
+
+
+def _finalize(
+    finished: list[list[Hypothesis]],
+    beams: _Beams,
+    values: Tensor,
+    origin: Tensor,
+    token: Tensor,
+    eos_id: int,
+    alpha: float,
+    src_mask: Tensor,
+) -> None:
+    """Store the candidates that end in EOS and rank in the top K (as a K-beam would have kept them).
+
+    Shapes: values, origin, token (B', 2K); src_mask (B, S) of the whole input batch.
+    """
+    K = beams.scores.size(1)
+    rank = torch.arange(values.size(1), device=values.device)  # (2K,)
+    ends = (token == eos_id) & (rank < K) & values.isfinite()  # (B', 2K)
+    for b, j in ends.nonzero().tolist():
+        row = b * K + int(origin[b, j])
+        prefix = beams.tokens[row]  # (t,)
+        log_prob = float(values[b, j])
+        score = log_prob / length_penalty(prefix.numel() + 1, alpha)
+        attention = None if beams.attention is None else beams.attention[row]  # (t + 1, L, h, S)
+        sentence = int(beams.sentence[b])
+        finished[sentence].append(_hypothesis(prefix, log_prob, score, attention, src_mask[sentence]))
+
+
+def _best_live(
+    values: Tensor, origin: Tensor, token: Tensor, eos_id: int, beam_size: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The K best candidates that do not end in EOS, best first.
+
+    Shapes: values, origin, token (B', 2K) -> each (B', K).
+    """
+    # A stable sort of the EOS flags moves the non-EOS candidates forward, keeping their rank order.
+    order = (token == eos_id).to(torch.int8).argsort(dim=1, stable=True)[:, :beam_size]  # (B', K)
+    return values.gather(1, order), origin.gather(1, order), token.gather(1, order)
+
+
+def _sentences_done(
+    finished: list[list[Hypothesis]], beams: _Beams, scores: Tensor, t: int, n_best: int, alpha: float
+) -> Tensor:
+    """Which sentences are settled (the exact rule of the module docstring).
+
+    Shapes: scores (B', K) of the new live prefixes, which have t + 1 tokens -> (B',) bool.
+    """
+    nth_best = [sorted((h.score for h in finished[s]), reverse=True) for s in beams.sentence.tolist()]
+    nth = torch.tensor(
+        [s[n_best - 1] if len(s) >= n_best else float("-inf") for s in nth_best], device=scores.device
+    )  # (B',)
+    best_live = scores.max(dim=1).values  # (B',)
+    shortest = torch.full_like(beams.limits, t + 2)  # (B',) t + 1 tokens and EOS
+    best_lp = torch.maximum(length_penalty(shortest, alpha), length_penalty(beams.limits + 1, alpha))  # (B',)
+    reachable = best_live / best_lp  # (B',) the best score any live beam can still finish with
+    no_live = best_live == float("-inf")  # (B',)
+    return no_live | (nth >= reachable)

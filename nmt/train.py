@@ -1,0 +1,198 @@
+"""``python -m nmt.train``: train a model, keep the best checkpoint by val BLEU, score the test split.
+
+The run folder (Hydra's output dir) ends up holding: ``config.yaml`` (resolved), ``vocab/``,
+``checkpoints/`` (best and last), ``metrics.csv``, ``hypotheses/test.txt`` and ``results.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import time
+from pathlib import Path
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.loggers import CSVLogger, Logger
+
+from nmt.checkpoint import build_model, load_weights
+from nmt.data import TranslationDataModule
+from nmt.evaluate import score_hypotheses, write_json
+from nmt.module import Seq2SeqModule
+from nmt.search import DecodeSettings
+
+log = logging.getLogger(__name__)
+
+
+def build_datamodule(cfg: DictConfig) -> TranslationDataModule:
+    """The shared DataModule for ``cfg.data`` (corpus, SentencePiece, token-bucket batches)."""
+    return TranslationDataModule(
+        corpus=instantiate(cfg.data.corpus, _partial_=True),
+        vocab=OmegaConf.to_container(cfg.data.vocab, resolve=True),
+        cache_dir=str(Path(cfg.cache_dir).expanduser()),
+        max_tokens=cfg.data.max_tokens,
+        max_len=cfg.data.max_len,
+        eval_max_tokens=cfg.data.get("eval_max_tokens"),
+        num_workers=cfg.data.get("num_workers", 0),
+        seed=cfg.seed,
+    )
+
+
+def _callbacks(cfg: DictConfig, run_dir: Path) -> tuple[ModelCheckpoint, list[pl.Callback]]:
+    best = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="best-epoch{epoch:03d}-step{step:06d}",
+        auto_insert_metric_name=False,
+        monitor=cfg.checkpoint.monitor,
+        mode=cfg.checkpoint.mode,
+        save_top_k=1,
+    )
+    # The most recent epochs, for checkpoint averaging (nmt.evaluate average=N); also writes last.ckpt.
+    recent = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="epoch{epoch:03d}-step{step:06d}",
+        auto_insert_metric_name=False,
+        monitor="step",
+        mode="max",
+        save_top_k=cfg.checkpoint.keep_last,
+        save_last=True,
+    )
+    callbacks: list[pl.Callback] = [best, recent, LearningRateMonitor(logging_interval="step")]
+    if cfg.early_stopping.enabled:
+        callbacks.append(
+            EarlyStopping(
+                monitor=cfg.checkpoint.monitor, mode=cfg.checkpoint.mode, patience=cfg.early_stopping.patience
+            )
+        )
+    heatmaps = cfg.get("heatmaps")
+    if heatmaps is not None and heatmaps.enabled:
+        from nmt.callbacks import AttentionHeatmaps  # imported only when used: it pulls in matplotlib
+
+        callbacks.append(
+            AttentionHeatmaps(
+                sentences=heatmaps.sentences,
+                every_n_validations=heatmaps.every_n_validations,
+                formats=tuple(heatmaps.formats),
+                dirpath=run_dir,
+            )
+        )
+    return best, callbacks
+
+
+def _loggers(cfg: DictConfig, run_dir: Path) -> list[Logger]:
+    loggers: list[Logger] = [CSVLogger(save_dir=run_dir, name="", version="")]
+    if cfg.logger.tensorboard:
+        from pytorch_lightning.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(save_dir=run_dir, name="tensorboard", version=""))
+    return loggers
+
+
+def _check_before_training(cfg: DictConfig, run_dir: Path) -> DecodeSettings:
+    """Fail now, not after hours of training, on what can be checked up front."""
+    test_decode = DecodeSettings(**OmegaConf.to_container(cfg.decode, resolve=True))
+    (run_dir / "hypotheses").mkdir(parents=True, exist_ok=True)
+    probe = run_dir / ".write-test"
+    probe.write_text("ok")
+    probe.unlink()
+    return test_decode
+
+
+def train(cfg: DictConfig, run_dir: str | Path) -> dict:
+    """Train ``cfg.model`` on ``cfg.data``, test the best checkpoint, write the run folder.
+
+    Returns the contents of ``results.json``.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    pl.seed_everything(cfg.seed, workers=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    test_decode = _check_before_training(cfg, run_dir)
+    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+
+    dm = build_datamodule(cfg)
+    dm.prepare_data()
+    dm.setup("fit")
+    dm.vocab.save(run_dir / "vocab")
+    model = build_model(cfg.model, dm.vocab)
+    module = Seq2SeqModule(
+        model,
+        optimizer=instantiate(cfg.model.optimizer),
+        scheduler=instantiate(cfg.model.scheduler) if cfg.model.get("scheduler") else None,
+        label_smoothing=cfg.model.label_smoothing,
+        val_decode=DecodeSettings(**OmegaConf.to_container(cfg.val_decode, resolve=True)),
+        detokenize=dm.vocab.decode_tgt,
+        val_references=dm.references("val"),
+    )
+    best_cb, callbacks = _callbacks(cfg, run_dir)
+    trainer = pl.Trainer(
+        **OmegaConf.to_container(cfg.trainer, resolve=True),
+        default_root_dir=run_dir,
+        callbacks=callbacks,
+        logger=_loggers(cfg, run_dir),
+        gradient_clip_val=cfg.model.get("grad_clip"),
+        use_distributed_sampler=False,  # the token-bucket sampler shards by rank itself
+    )
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=dm)
+    wall = time.perf_counter() - start
+    if not trainer.is_global_zero:
+        return {}
+
+    best_path = Path(best_cb.best_model_path) if best_cb.best_model_path else run_dir / "checkpoints" / "last.ckpt"
+    model.load_state_dict(load_weights(best_path))
+    hyps, test = score_hypotheses(model, dm.dataloader("test"), dm.references("test"), dm.vocab.decode_tgt, test_decode)
+    hyp_path = run_dir / "hypotheses" / "test.txt"
+    hyp_path.write_text("".join(h + "\n" for h in hyps), encoding="utf-8")
+    test["hypotheses"] = str(hyp_path.relative_to(run_dir))
+
+    results = {
+        "model": cfg.model.name,
+        "data": cfg.data.name,
+        "src_lang": cfg.data.src_lang,
+        "tgt_lang": cfg.data.tgt_lang,
+        "params": sum(p.numel() for p in model.parameters()),
+        "train": {
+            "wall_time_s": round(wall, 1),
+            "steps": trainer.global_step,
+            "epochs": trainer.current_epoch,
+            "target_tokens": module.train_tokens,
+            "tokens_per_s": round(module.train_tokens / max(wall, 1e-9), 1),
+        },
+        "val": {"bleu": round(float(best_cb.best_model_score or 0.0), 2), "metric": cfg.checkpoint.monitor},
+        "test": test,
+        "best_checkpoint": str(best_path.relative_to(run_dir)) if best_path.is_relative_to(run_dir) else str(best_path),
+        "data_fingerprint": dm.ids_fingerprint(),
+        "hardware": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "threads": torch.get_num_threads(),
+            "accelerator": str(trainer.accelerator.__class__.__name__),
+        },
+        "versions": {"torch": torch.__version__, "pytorch_lightning": pl.__version__},
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
+    write_json(run_dir / "results.json", results)
+    print(
+        f"test BLEU {test['bleu']:.2f} chrF {test['chrf']:.2f} ({cfg.model.name}, {cfg.data.name} "
+        f"{cfg.data.src_lang}-{cfg.data.tgt_lang}, {best_path.name})\n  {test['signature']['bleu']}\n"
+        f"  {test['signature']['chrf']}\n  results: {run_dir / 'results.json'}"
+    )
+    return results
+
+
+@hydra.main(config_path="../conf", config_name="train", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    train(cfg, HydraConfig.get().runtime.output_dir)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""``python -m nmt.translate``: translate text line by line with a trained run folder.
+
+Usage::
+
+    python -m nmt.translate run=<run dir> [input=<file>] [output=<file>] [decode=beam|greedy|sample]
+        [decode.beam_size=5 …] [nbest=K] [batch_lines=64] [checkpoint=best|last|<path>] [average=N]
+
+Reads standard input (or ``input=``) and writes exactly one line per input line to standard
+output (or ``output=``), flushed as it goes. On a terminal, or with ``batch_lines=1``, each line
+is translated as soon as it arrives; otherwise lines are read and translated ``batch_lines`` at a
+time, which is much faster.
+
+Any input is accepted: lines are split on "\\n" only (a trailing "\\r" is dropped), invalid UTF-8
+becomes U+FFFD, a blank line gives an empty line, and a source longer than the run's
+``data.max_len`` pieces (or ``max_len=``) is cut there, with a warning on standard error.
+
+N-best output (``nbest=K``): K lines per input line, best first, in the format
+``i ||| hypothesis ||| score`` where ``i`` is the 0-based input line number and ``score`` the
+search score (beam: log-probability / GNMT length penalty; sampling: log-probability). Beam search
+needs ``decode.beam_size >= K``; with ``decode=sample`` the K lines are K independent samples. If
+the search finds fewer than K distinct hypotheses, the last one is repeated, so there are always K.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import BinaryIO, TextIO
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from nmt.api import Translation, Translator
+from nmt.checkpoint import load_run
+from nmt.search import DecodeSettings
+
+log = logging.getLogger(__name__)
+
+# Characters that some readers take as line breaks (str.splitlines does): never written inside a line.
+_ONE_LINE = str.maketrans({c: " " for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
+
+
+def decode_line(raw: bytes) -> str:
+    """One input line as text: without its "\\n" (and a "\\r" before it); invalid UTF-8 replaced."""
+    if raw.endswith(b"\n"):
+        raw = raw[:-1]
+    if raw.endswith(b"\r"):
+        raw = raw[:-1]
+    return raw.decode("utf-8", errors="replace")
+
+
+def read_chunks(source: BinaryIO, size: int) -> Iterator[list[str]]:
+    """Lists of up to ``size`` lines, split on b"\\n" only; each list is yielded as soon as it is full."""
+    if size < 1:
+        raise ValueError(f"batch_lines={size} must be >= 1")
+    chunk: list[str] = []
+    for raw in iter(source.readline, b""):
+        chunk.append(decode_line(raw))
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def format_nbest(index: int, hyps: list[Translation], k: int) -> list[str]:
+    """Exactly ``k`` lines ``index ||| text ||| score`` (the last hypothesis repeated if there are fewer)."""
+    padded = (hyps + [hyps[-1]] * k)[:k]
+    return [f"{index} ||| {h.text.translate(_ONE_LINE)} ||| {h.score:.4f}" for h in padded]
+
+
+def translate_stream(
+    translator: Translator,
+    source: BinaryIO,
+    sink: TextIO,
+    settings: DecodeSettings,
+    nbest: int = 1,
+    batch_lines: int = 64,
+    max_tokens: int = 4096,
+) -> int:
+    """Translate every line of ``source`` (bytes) into ``sink`` (text); returns the number of lines.
+
+    Args:
+        translator: the model to translate with.
+        source: a binary stream (``sys.stdin.buffer``, a file opened with "rb").
+        sink: a text stream; flushed after every line.
+        settings: how to decode (its ``n_best`` is replaced by ``nbest``).
+        nbest: 1 writes one translation per line; K > 1 writes K lines ``i ||| text ||| score``.
+        batch_lines: lines translated together (1: each line as soon as it is read).
+        max_tokens: batch budget in source pieces × beams.
+    """
+    settings, samples = _nbest_settings(settings, nbest)
+    done = 0
+    for lines in read_chunks(source, batch_lines):
+        results = translator.decode(lines, settings, max_tokens, samples=samples)
+        for offset, hyps in enumerate(results):
+            if hyps[0].truncated:
+                log.warning("line %d: source longer than max_len=%s pieces, cut", done + offset + 1, translator.max_len)
+            if nbest > 1:
+                out = format_nbest(done + offset, hyps, nbest)
+            else:
+                out = [hyps[0].text.translate(_ONE_LINE)]
+            sink.write("".join(line + "\n" for line in out))
+            sink.flush()
+        done += len(lines)
+    return done
+
+
+def _nbest_settings(settings: DecodeSettings, nbest: int) -> tuple[DecodeSettings, int]:
+    """Decode settings and samples per line for ``nbest`` hypotheses."""
+    if nbest < 1:
+        raise ValueError(f"nbest={nbest} must be >= 1")
+    if settings.strategy == "beam":
+        return replace(settings, n_best=nbest), 1
+    if settings.strategy == "sample":
+        return replace(settings, n_best=1), nbest
+    if nbest > 1:
+        raise ValueError(f"nbest={nbest} needs decode=beam (with decode.beam_size >= {nbest}) or decode=sample")
+    return replace(settings, n_best=1), 1
+
+
+def _run(cfg: DictConfig) -> int:
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
+    settings = DecodeSettings(**OmegaConf.to_container(cfg.decode, resolve=True))
+    _nbest_settings(settings, int(cfg.nbest))  # fail before loading anything
+    translator = Translator.from_run(load_run(cfg.run, cfg.checkpoint, cfg.device, int(cfg.average)))
+    if cfg.get("max_len") is not None:
+        translator.max_len = int(cfg.max_len)
+    interactive = not cfg.get("input") and sys.stdin.isatty()
+    batch_lines = 1 if interactive else int(cfg.batch_lines)
+    source = open(cfg.input, "rb") if cfg.get("input") else sys.stdin.buffer  # noqa: SIM115
+    try:
+        if cfg.get("output"):
+            with open(cfg.output, "w", encoding="utf-8", newline="\n") as sink:
+                return translate_stream(translator, source, sink, settings, int(cfg.nbest), batch_lines, cfg.max_tokens)
+        sys.stdout.reconfigure(encoding="utf-8", newline="\n")
+        return translate_stream(translator, source, sys.stdout, settings, int(cfg.nbest), batch_lines, cfg.max_tokens)
+    finally:
+        if source is not sys.stdin.buffer:
+            source.close()
+
+
+@hydra.main(config_path="../conf", config_name="translate", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    try:
+        _run(cfg)
+    except BrokenPipeError:  # e.g. `| head`: the reader left; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except (ValueError, OSError) as err:  # CheckpointError, CorpusError, missing files: one-line messages
+        print(f"nmt.translate: error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

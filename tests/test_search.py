@@ -1,0 +1,403 @@
+"""Properties of nmt.search on tiny random models (a test-only GRU LM, and the real models)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+from torch import Tensor, nn
+
+from nmt.batch import Batch
+from nmt.models.base import Attention, DecoderState, Encoded, Seq2Seq, StepOutput
+from nmt.search import DecodeSettings, Hypothesis, beam_search, decode, greedy, max_lengths, sample
+
+PAD, BOS, EOS = 0, 1, 2
+V = 12
+CONF = Path(__file__).resolve().parents[1] / "conf" / "decode"
+
+
+@dataclass
+class TinyState(DecoderState):
+    """Shapes: h (B, H); memory (B, S, H); mask (B, S)."""
+
+    h: Tensor
+    memory: Tensor
+    mask: Tensor
+
+
+class TinyLM(Seq2Seq):
+    """A GRU language model started from the mean of the source embeddings, with one
+    dot-product attention (L = h = 1). ``bias`` is added to the logits (to push towards ids)."""
+
+    def __init__(self, vocab: int = V, hidden: int = 16, sharpness: float = 3.0, bias: Tensor | None = None):
+        super().__init__(PAD, BOS, EOS)
+        self.embed = nn.Embedding(vocab, hidden)
+        self.cell = nn.GRUCell(hidden, hidden)
+        self.out = nn.Linear(2 * hidden, vocab)
+        self.sharpness = sharpness
+        self.register_buffer("bias", torch.zeros(vocab) if bias is None else bias)
+        self.batch_sizes: list[int] = []  # rows seen by each step (to observe dropped rows)
+
+    def encode(self, src: Tensor, src_mask: Tensor, need_weights: bool = False) -> Encoded:
+        return Encoded(self.embed(src), src_mask)  # (B, S, H)
+
+    def init_state(self, encoded: Encoded) -> TinyState:
+        m = encoded.mask[:, :, None].float()  # (B, S, 1)
+        h = (encoded.memory * m).sum(1) / m.sum(1)  # (B, H)
+        return TinyState(h, encoded.memory, encoded.mask)
+
+    def step(self, prev_tokens: Tensor, state: DecoderState, need_weights: bool = False) -> StepOutput:
+        assert isinstance(state, TinyState) and prev_tokens.dim() == 1
+        self.batch_sizes.append(prev_tokens.size(0))
+        h = self.cell(self.embed(prev_tokens), state.h)  # (B, H)
+        e = (state.memory @ h[:, :, None]).squeeze(-1).masked_fill(~state.mask, float("-inf"))  # (B, S)
+        alpha = e.softmax(-1)  # (B, S)
+        context = (alpha[:, None, :] @ state.memory).squeeze(1)  # (B, H)
+        logits = self.sharpness * self.out(torch.cat([h, context], -1)) + self.bias  # (B, V)
+        return StepOutput(logits, replace(state, h=h), alpha[:, None, None, :] if need_weights else None)
+
+    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, need_weights: bool = False):
+        state = self.init_state(self.encode(src, src_mask))
+        logits, weights = [], []
+        for t in range(tgt_in.size(1)):
+            out = self.step(tgt_in[:, t], state, need_weights)
+            logits.append(out.logits)
+            weights.append(out.attention)
+            state = out.state
+        cross = torch.stack(weights, dim=3) if need_weights else None  # (B, 1, 1, T, S)
+        return torch.stack(logits, 1), None if cross is None else Attention(cross)
+
+
+@dataclass
+class ScriptState(DecoderState):
+    """Shapes: position (B,); mask (B, S)."""
+
+    position: Tensor
+    mask: Tensor
+
+
+class ScriptedLM(Seq2Seq):
+    """Next-piece probabilities fixed by position: ``table[t]`` whatever the prefix. Uniform attention."""
+
+    def __init__(self, table: Tensor):
+        super().__init__(PAD, BOS, EOS)
+        self.register_buffer("table", table.log())  # (T, V)
+
+    def encode(self, src: Tensor, src_mask: Tensor, need_weights: bool = False) -> Encoded:
+        return Encoded(src_mask[:, :, None].float(), src_mask)  # (B, S, 1)
+
+    def init_state(self, encoded: Encoded) -> ScriptState:
+        return ScriptState(torch.zeros_like(encoded.mask[:, 0], dtype=torch.long), encoded.mask)
+
+    def step(self, prev_tokens: Tensor, state: DecoderState, need_weights: bool = False) -> StepOutput:
+        assert isinstance(state, ScriptState)
+        logits = self.table[state.position.clamp(max=self.table.size(0) - 1)]  # (B, V)
+        weights = state.mask.float() / state.mask.sum(1, keepdim=True)  # (B, S)
+        return StepOutput(
+            logits, replace(state, position=state.position + 1), weights[:, None, None] if need_weights else None
+        )
+
+    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, need_weights: bool = False):
+        raise NotImplementedError
+
+
+def tiny(seed: int = 0, **kwargs) -> TinyLM:
+    torch.manual_seed(seed)
+    return TinyLM(**kwargs).eval()
+
+
+def transformer(seed: int = 0) -> Seq2Seq:
+    from nmt.models.transformer import Transformer
+
+    torch.manual_seed(seed)
+    net = Transformer(V, V, PAD, BOS, EOS, True, d_model=32, n_heads=4, enc_layers=2, dec_layers=2, d_ff=64)
+    return net.eval()
+
+
+def rnn(seed: int = 0) -> Seq2Seq:
+    from nmt.models.rnn import Bahdanau
+
+    torch.manual_seed(seed)
+    return Bahdanau(V, V, PAD, BOS, EOS, True, emb_dim=16, hidden_dim=16, attn_dim=16, dec_layers=2).eval()
+
+
+def _available(name: str) -> bool:
+    return (Path(__file__).resolve().parents[1] / "nmt" / "models" / f"{name}.py").exists()
+
+
+MODELS = [pytest.param(tiny, id="tiny")] + [
+    pytest.param(f, id=f.__name__, marks=pytest.mark.skipif(not _available(f.__name__), reason="model not written"))
+    for f in (transformer, rnn)
+]
+
+
+def batch(n: int = 6, seed: int = 0, max_len: int = 7) -> Batch:
+    rng = random.Random(seed)
+    src = [[rng.randrange(3, V) for _ in range(rng.randint(1, max_len))] for _ in range(n)]
+    return Batch.from_ids(src, None, range(n), PAD, BOS, EOS)
+
+
+def tokens(hyps: list[Hypothesis]) -> list[list[int]]:
+    return [h.tokens for h in hyps]
+
+
+def _teacher_force(model: Seq2Seq, b: Batch, i: int, hyp: Hypothesis) -> tuple[Tensor, Attention]:
+    """Logits (1, T + 1, V) and attention of hypothesis ``hyp`` of source ``i``, alone and unpadded."""
+    n = int(b.src_mask[i].sum())
+    src, mask = b.src[i : i + 1, :n], b.src_mask[i : i + 1, :n]  # (1, S_real)
+    tgt = torch.tensor([[BOS] + hyp.tokens])  # (1, T + 1)
+    with torch.inference_mode():
+        return model(src, mask, tgt, need_weights=True)
+
+
+def forced_logits(model: Seq2Seq, b: Batch, i: int, hyp: Hypothesis) -> Tensor:
+    return _teacher_force(model, b, i, hyp)[0][0].float()  # (T + 1, V)
+
+
+def teacher_forced(model: Seq2Seq, b: Batch, i: int, hyp: Hypothesis) -> tuple[float, Tensor]:
+    """log p(hyp + EOS | source i) and its cross-attention (L, h, T + 1, S_real), by teacher forcing."""
+    logits, attn = _teacher_force(model, b, i, hyp)  # (1, T + 1, V)
+    gold = torch.tensor(hyp.tokens + [EOS])  # (T + 1,)
+    log_prob = logits[0].float().log_softmax(-1).gather(1, gold[:, None]).sum()
+    return float(log_prob), attn.cross[0]
+
+
+# ---- greedy and beam ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", MODELS)
+def test_beam_1_is_greedy(make):
+    model, b = make(1), batch(8, seed=1)
+    g = greedy(model, b.src, b.src_mask, 1.0, 4)
+    k1 = beam_search(model, b.src, b.src_mask, 1, 0.0, 1, 1.0, 4)
+    assert tokens(g) == [h[0].tokens for h in k1]
+    assert [h.log_prob for h in g] == pytest.approx([h[0].log_prob for h in k1], abs=1e-4)
+
+
+@pytest.mark.parametrize("make", MODELS)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_beam_finds_at_least_greedy_log_prob(make, seed):
+    model, b = make(seed), batch(8, seed=seed)
+    g = greedy(model, b.src, b.src_mask, 1.0, 4)
+    beams = beam_search(model, b.src, b.src_mask, 4, 0.0, 1, 1.0, 4)
+    for gh, bh in zip(g, beams, strict=True):
+        assert bh[0].log_prob >= gh.log_prob - 1e-4
+
+
+@pytest.mark.parametrize("make", MODELS)
+def test_scores_match_teacher_forcing(make):
+    """log_prob is the model's probability of tokens + EOS, for greedy and every n-best entry."""
+    model, b = make(3), batch(5, seed=3)
+    nbest = beam_search(model, b.src, b.src_mask, 4, 0.6, 4, 1.0, 3)
+    for i, (g, hyps) in enumerate(zip(greedy(model, b.src, b.src_mask, 1.0, 3), nbest, strict=True)):
+        for h in [g, *hyps]:
+            assert teacher_forced(model, b, i, h)[0] == pytest.approx(h.log_prob, abs=1e-3)
+        for h in hyps:
+            assert h.score == pytest.approx(h.log_prob / ((5 + len(h.tokens) + 1) / 6) ** 0.6, rel=1e-5)
+
+
+@pytest.mark.parametrize("make", MODELS)
+def test_n_best_sorted_and_distinct(make):
+    model, b = make(4), batch(6, seed=4)
+    for hyps in beam_search(model, b.src, b.src_mask, 5, 0.6, 5, 1.5, 3):
+        assert 1 <= len(hyps) <= 5
+        scores = [h.score for h in hyps]
+        assert scores == sorted(scores, reverse=True)
+        assert len({tuple(h.tokens) for h in hyps}) == len(hyps)
+
+
+@pytest.mark.parametrize("make", MODELS)
+def test_batched_beam_equals_one_sentence_at_a_time(make):
+    model, b = make(5), batch(7, seed=5)
+    batched = beam_search(model, b.src, b.src_mask, 4, 0.6, 2, 1.5, 3)
+    for i in range(len(b)):
+        n = int(b.src_mask[i].sum())
+        alone = beam_search(model, b.src[i : i + 1, :n], b.src_mask[i : i + 1, :n], 4, 0.6, 2, 1.5, 3)[0]
+        assert tokens(alone) == tokens(batched[i])
+        assert [h.score for h in alone] == pytest.approx([h.score for h in batched[i]], abs=1e-4)
+
+
+def reference_beam(model: Seq2Seq, b: Batch, i: int, k: int, alpha: float, n_best: int, limit: int) -> list:
+    """Beam search for one sentence, written plainly: every prefix re-read by teacher forcing, no
+    early stop (runs until no live beam is left). Returns (tokens, score) of the n best."""
+    live: list[tuple[list[int], float]] = [([], 0.0)]
+    done: list[tuple[list[int], float]] = []
+    for t in range(limit + 1):
+        candidates = []
+        for prefix, score in live:
+            logp = forced_logits(model, b, i, Hypothesis(prefix, 0.0, 0.0))[-1].log_softmax(-1)  # (V,)
+            for v in range(V):
+                if v not in (PAD, BOS) and (t < limit or v == EOS):
+                    candidates.append((score + float(logp[v]), prefix, v))
+        candidates = sorted(candidates, key=lambda c: -c[0])[: 2 * k]
+        done += [
+            (p, s / ((5 + len(p) + 1) / 6) ** alpha) for r, (s, p, v) in enumerate(candidates) if v == EOS and r < k
+        ]
+        live = [(p + [v], s) for s, p, v in candidates if v != EOS][:k]
+        if not live:
+            break
+    return sorted(done, key=lambda d: -d[1])[:n_best]
+
+
+@pytest.mark.parametrize("make", MODELS)
+@pytest.mark.parametrize("alpha", [0.0, 0.6, 2.0, -1.0])
+def test_early_stopping_changes_nothing(make, alpha):
+    """The batched, incremental search with its stopping rule == the plain search run to the end."""
+    model, b = make(13), batch(5, seed=13)
+    limits = max_lengths(b.src_mask, 1.0, 3).tolist()
+    for i, hyps in enumerate(beam_search(model, b.src, b.src_mask, 3, alpha, 3, 1.0, 3)):
+        expected = reference_beam(model, b, i, 3, alpha, 3, limits[i])
+        assert tokens(hyps) == [e[0] for e in expected]
+        assert [h.score for h in hyps] == pytest.approx([e[1] for e in expected], abs=1e-4)
+
+
+def test_length_penalty_can_prefer_a_later_longer_hypothesis():
+    """EOS first (p = .5) beats piece 3 (p = .35) on log-prob, but 3 3 3 3 3 EOS (p ≈ .35) wins under
+    alpha = 2: the search must not stop when the first hypothesis finishes."""
+    first = torch.tensor([0.0, 0.0, 0.5, 0.35] + [0.15 / (V - 4)] * (V - 4))
+    table = torch.full((6, V), 1e-6)  # (T, V)
+    table[0], table[1:5, 3], table[5, EOS] = first, 1.0, 1.0
+    model, b = ScriptedLM(table / table.sum(-1, keepdim=True)), batch(2, seed=14)
+    for alpha, expected in [(0.0, []), (2.0, [3] * 5)]:
+        hyps = beam_search(model, b.src, b.src_mask, 1, alpha, 1, 0.0, 6)
+        assert [h[0].tokens for h in hyps] == [expected, expected]
+
+
+def test_negative_length_penalty_still_searches_past_the_first_hypothesis():
+    """alpha < 0 favours short outputs, so the best reachable score is at the shortest length: EOS
+    (p = .45, score -0.80) must not stop the search before 3 EOS (p ≈ .54, score -0.71)."""
+    table = torch.full((2, V), 1e-6)  # (T, V)
+    table[0, EOS], table[0, 3], table[1, EOS] = 0.45, 0.55, 0.99
+    model, b = ScriptedLM(table / table.sum(-1, keepdim=True)), batch(2, seed=15)
+    hyps = beam_search(model, b.src, b.src_mask, 2, -1.0, 1, 0.0, 6)
+    assert [h[0].tokens for h in hyps] == [[3], [3]]
+
+
+def test_finished_sentences_leave_the_batch():
+    model, b = tiny(6), batch(8, seed=6)
+    model.batch_sizes.clear()
+    beam_search(model, b.src, b.src_mask, 3, 0.6, 1, 1.0, 2)
+    assert model.batch_sizes[0] == 8 * 3 and model.batch_sizes[-1] < 8 * 3
+    assert all(x % 3 == 0 for x in model.batch_sizes)
+    assert model.batch_sizes == sorted(model.batch_sizes, reverse=True)
+    model.batch_sizes.clear()
+    greedy(model, b.src, b.src_mask, 1.0, 2)
+    assert model.batch_sizes[0] == 8 and model.batch_sizes[-1] < 8
+
+
+def test_tiny_vocabulary_fewer_candidates_than_beams():
+    """V = 4 leaves one real piece and EOS: at most 2 continuations per beam, K = 5 beams."""
+    model, b = tiny(7, vocab=4), batch(3, seed=7)
+    b.src.clamp_(max=3)
+    for hyps in beam_search(model, b.src, b.src_mask, 5, 0.0, 5, 1.0, 2):
+        assert 1 <= len(hyps) <= 5 and len({tuple(h.tokens) for h in hyps}) == len(hyps)
+        assert all(set(h.tokens) <= {3} for h in hyps)
+
+
+# ---- sampling -------------------------------------------------------------------------------------
+
+
+def _sample(model: Seq2Seq, b: Batch, seed: int, temperature: float = 1.0, top_k: int = 0) -> list[list[int]]:
+    settings = DecodeSettings("sample", temperature=temperature, top_k=top_k, max_len_a=1.0, max_len_b=4, seed=seed)
+    return [h[0].tokens for h in decode(model, b.src, b.src_mask, settings)]
+
+
+@pytest.mark.parametrize("make", MODELS)
+def test_sampling_reproducible_and_greedy_when_cold(make):
+    model, b = make(8), batch(8, seed=8)
+    assert _sample(model, b, seed=0) == _sample(model, b, seed=0)
+    assert _sample(model, b, seed=0) != _sample(model, b, seed=1)
+    assert _sample(model, b, seed=3, temperature=1e-4) == tokens(greedy(model, b.src, b.src_mask, 1.0, 4))
+
+
+def test_top_k_samples_among_the_k_best_only():
+    model, b = tiny(9, sharpness=0.1), batch(8, seed=9)  # flat distributions: plain sampling wanders
+    assert _sample(model, b, seed=1, top_k=1) == tokens(greedy(model, b.src, b.src_mask, 1.0, 4))
+    assert _sample(model, b, seed=1) != _sample(model, b, seed=1, top_k=1)
+    hyps = sample(model, b.src, b.src_mask, 1.0, 3, 1.0, 4, torch.Generator().manual_seed(0))
+    ranks = []
+    for i, (h, limit) in enumerate(zip(hyps, max_lengths(b.src_mask, 1.0, 4).tolist(), strict=True)):
+        logp = forced_logits(model, b, i, h).log_softmax(-1)  # (T + 1, V)
+        logp[:, [PAD, BOS]] = float("-inf")
+        chosen = torch.tensor(h.tokens + [EOS])  # (T + 1,)
+        rank = (logp > logp.gather(1, chosen[:, None])).sum(1)  # (T + 1,)
+        ranks += rank[: min(len(chosen), limit)].tolist()  # the step at the limit is a forced EOS
+    assert max(ranks) == 2  # within the top 3, and not always the best
+
+
+# ---- lengths, special ids, attention --------------------------------------------------------------
+
+
+STRATEGIES = [
+    DecodeSettings("greedy", max_len_a=1.0, max_len_b=2),
+    DecodeSettings("beam", beam_size=3, n_best=3, max_len_a=1.0, max_len_b=2),
+    DecodeSettings("sample", max_len_a=1.0, max_len_b=2, seed=0),
+]
+
+
+@pytest.mark.parametrize("settings", STRATEGIES, ids=lambda s: s.strategy)
+def test_max_length_forces_eos(settings):
+    never_eos = torch.zeros(V).index_fill_(0, torch.tensor([EOS]), -50.0)
+    model, b = tiny(10, bias=never_eos), batch(6, seed=10)
+    limits = max_lengths(b.src_mask, 1.0, 2).tolist()
+    for hyps, limit in zip(decode(model, b.src, b.src_mask, settings), limits, strict=True):
+        assert all(len(h.tokens) == limit for h in hyps)
+        assert all(h.log_prob < -40 for h in hyps)  # the forced EOS is scored
+
+
+@pytest.mark.parametrize("settings", STRATEGIES, ids=lambda s: s.strategy)
+def test_hypotheses_never_hold_special_ids(settings):
+    specials = torch.zeros(V).index_fill_(0, torch.tensor([PAD, BOS]), 20.0)  # the model loves PAD and BOS
+    model, b = tiny(11, bias=specials), batch(6, seed=11)
+    for hyps in decode(model, b.src, b.src_mask, settings):
+        assert hyps and all(not {PAD, BOS, EOS} & set(h.tokens) for h in hyps)
+
+
+@pytest.mark.parametrize("make", MODELS)
+@pytest.mark.parametrize("settings", STRATEGIES, ids=lambda s: s.strategy)
+def test_attention_shapes_rows_and_history(make, settings):
+    model, b = make(12), batch(5, seed=12)
+    out = decode(model, b.src, b.src_mask, settings, need_weights=True)
+    for i, hyps in enumerate(out):
+        n = int(b.src_mask[i].sum())
+        for h in hyps:
+            attention = h.attention
+            assert attention is not None and attention.shape[2:] == (len(h.tokens) + 1, n)
+            assert torch.allclose(attention.sum(-1), torch.ones(()), atol=1e-5)
+            # The collected (and, for beams, reordered) history is the hypothesis' own attention.
+            assert torch.allclose(attention, teacher_forced(model, b, i, h)[1], atol=1e-4)
+    assert all(h.attention is None for hyps in decode(model, b.src, b.src_mask, settings) for h in hyps)
+
+
+# ---- settings and config files --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(strategy="nucleus"),
+        dict(beam_size=0),
+        dict(beam_size=2, n_best=3),
+        dict(temperature=0.0),
+        dict(top_k=-1),
+        dict(max_len_a=-1.0),
+    ],
+)
+def test_bad_settings_are_rejected(bad):
+    with pytest.raises(ValueError, match="decode"):
+        DecodeSettings(**bad)
+
+
+@pytest.mark.parametrize("name", ["greedy", "beam", "sample"])
+def test_config_files_build_settings(name):
+    settings = DecodeSettings(**OmegaConf.load(CONF / f"{name}.yaml"))
+    assert settings.strategy == name and settings.max_len_a == 1.5 and settings.max_len_b == 10
+    assert settings.n_best == 1
+    if name == "beam":
+        assert (settings.beam_size, settings.length_penalty) == (5, 0.6)
+    if name == "sample":
+        assert (settings.temperature, settings.top_k, settings.seed) == (1.0, 0, 0)

@@ -1,0 +1,129 @@
+"""nmt.translate: one output line per input line, whatever the input; n-best format; the command."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import nmt
+from nmt.search import DecodeSettings
+from nmt.translate import read_chunks, translate_stream
+
+LONG = " ".join(["alpha"] * 5000)
+# Blank lines, a 5,000-word line, characters str.splitlines() would split on, a CRLF line, invalid
+# UTF-8, a NUL byte, and no final newline.
+HOSTILE = (
+    b"alpha beta\n"
+    b"\n"
+    b"   \n" + LONG.encode() + b"\n"
+    b"gamma\x0bdelta\x1cmu\xe2\x80\xa8nu\x0cxi\rpi\n"
+    b"beta alpha\r\n"
+    b"\xff\xfe broken \xc3 utf8\n"
+    b"nul\x00byte\n"
+    b"last line without newline"
+)
+N_LINES = 9
+GREEDY = DecodeSettings("greedy", max_len_a=0.5, max_len_b=6)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models decode fastest on one thread (and the test machine is shared)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def translator(transformer_run):
+    return nmt.load(transformer_run)
+
+
+def _run(translator, data: bytes, settings=GREEDY, **kwargs) -> str:
+    sink = io.StringIO()
+    translate_stream(translator, io.BytesIO(data), sink, settings, **kwargs)
+    return sink.getvalue()
+
+
+def test_lines_are_split_on_newline_only():
+    chunks = list(read_chunks(io.BytesIO(HOSTILE), 4))
+    assert [len(c) for c in chunks] == [4, 4, 1]
+    lines = [line for c in chunks for line in c]
+    assert lines[4] == "gamma\x0bdelta\x1cmu\u2028nu\x0cxi\rpi" and lines[5] == "beta alpha"
+    assert "\ufffd" in lines[6] and lines[7] == "nul\x00byte" and lines[8] == "last line without newline"
+
+
+@pytest.mark.parametrize("batch_lines", [1, 4, 64])
+def test_hostile_input_keeps_one_line_per_line(translator, batch_lines, caplog):
+    out = _run(translator, HOSTILE, batch_lines=batch_lines)
+    lines = out.split("\n")
+    assert lines[-1] == "" and len(lines) - 1 == N_LINES
+    assert lines[1] == "" and lines[2] == ""
+    assert "line 4: source longer than max_len" in caplog.text
+
+
+def test_output_does_not_depend_on_the_chunk_size(translator):
+    assert _run(translator, HOSTILE, batch_lines=1) == _run(translator, HOSTILE, batch_lines=64)
+
+
+def test_each_line_is_written_before_the_next_is_read(translator):
+    sink = io.StringIO()
+
+    class Source:
+        lines = [b"alpha beta\n", b"gamma\n", b""]
+
+        def readline(self) -> bytes:
+            written = sink.getvalue().count("\n")
+            assert written == 2 - len(self.lines) + 1, "a line was read before the previous one was answered"
+            return self.lines.pop(0)
+
+    assert translate_stream(translator, Source(), sink, GREEDY, batch_lines=1) == 2
+
+
+NBEST = re.compile(r"^(\d+) \|\|\| (.*) \|\|\| (-?\d+\.\d{4})$")
+
+
+@pytest.mark.parametrize("settings", [DecodeSettings("beam", beam_size=3), DecodeSettings("sample", seed=1)])
+def test_nbest_writes_k_lines_per_input(translator, settings):
+    out = _run(translator, b"alpha beta\n\ndelta mu\n", settings, nbest=3).split("\n")[:-1]
+    assert len(out) == 9
+    parsed = [NBEST.match(line) for line in out]
+    assert all(parsed), out
+    assert [int(m.group(1)) for m in parsed] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    for i in (0, 2):
+        scores = [float(m.group(3)) for m in parsed[3 * i : 3 * i + 3]]
+        assert scores == sorted(scores, reverse=True)
+    assert all(m.group(2) == "" for m in parsed[3:6])
+
+
+def test_nbest_with_greedy_is_refused(translator):
+    with pytest.raises(ValueError, match="decode=beam"):
+        _run(translator, b"alpha\n", GREEDY, nbest=2)
+
+
+@pytest.mark.slow
+def test_the_command_survives_hostile_stdin(transformer_run, tmp_path):
+    cmd = [sys.executable, "-m", "nmt.translate", f"run={transformer_run}", "decode=greedy", "decode.max_len_b=6"]
+    done = subprocess.run(cmd, input=HOSTILE, capture_output=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout.count(b"\n") == N_LINES and done.stdout.endswith(b"\n")
+    assert done.stdout.split(b"\n")[1:3] == [b"", b""]
+    assert b"line 4: source longer than max_len=128 pieces" in done.stderr
+    assert list(tmp_path.iterdir()) == []  # no .hydra/, outputs/ or logs
+
+
+@pytest.mark.slow
+def test_the_command_reads_and_writes_files_with_nbest(transformer_run, tmp_path):
+    src, out = tmp_path / "in.txt", tmp_path / "out.txt"
+    src.write_bytes(b"alpha beta\ngamma delta\n")
+    cmd = [sys.executable, "-m", "nmt.translate", f"run={transformer_run}", f"input={src}", f"output={out}", "nbest=2"]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = out.read_text(encoding="utf-8").split("\n")[:-1]
+    assert len(lines) == 4 and all(NBEST.match(line) for line in lines) and done.stdout == ""
