@@ -7,14 +7,17 @@ Usage::
 
 One run measures, with torch's thread setting (``threads=`` changes it for everything):
 
-* ``peak_gflops``: the best rate of large square fp32 matmuls, what MFU is relative to.
+* ``peak_gflops``: the best rate of large square fp32 matmuls, what MFU is relative to; sampled before
+  and after every model, the best sample kept (a shared machine's load only ever lowers a sample).
 * per model (conf/model/<name>.yaml at its default size), on batches of the composed train config
   (Multi30k when ``data.root`` is given or ``<cache_dir>/multi30k`` holds it, else the toy corpus):
   training target tokens/s over ``steps`` optimiser steps after ``warmup`` ones, analytic FLOPs per
   target token (``nmt.flops``), MFU = achieved FLOP/s / peak, padding of the batches used, peak RSS.
 * per model: decoding sentences/s on the test split, greedy and beam, in the data module's
-  token-budget batches and one sentence at a time, with the mean output length (an untrained model
-  often runs to the length limit: ``run=`` measures a trained one instead).
+  token-budget batches and one sentence at a time, with the mean output and reference lengths (an
+  untrained model stops at arbitrary lengths, often 0 or the limit, so ``run=`` measures trained ones).
+* around each measurement, the share of the CPUs that other processes kept busy (``nmt.flops.OtherLoad``):
+  on a shared machine it says which numbers to distrust.
 
 Training runs through a real ``pl.Trainer`` (the one ``nmt.train`` builds, minus validation,
 checkpoints and loggers) with a timing callback, rather than a hand-written loop: forward,
@@ -31,9 +34,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import platform
-import resource
 import statistics
 import sys
 import tempfile
@@ -58,7 +58,17 @@ from nmt.checkpoint import LoadedRun, build_model, load_run
 from nmt.corpora.multi30k import MAIN_SPLITS
 from nmt.data import Collate, PairDataset, TranslationDataModule
 from nmt.evaluate import load_eval_set, write_json
-from nmt.flops import TRAIN_FACTOR, forward_flops, formula_of, peak_matmul_gflops
+from nmt.flops import (
+    TRAIN_FACTOR,
+    OtherLoad,
+    PeakRate,
+    formula_of,
+    forward_flops,
+    machine_info,
+    peak_matmul_gflops,
+    peak_rss_mb,
+    reset_peak_rss,
+)
 from nmt.models.base import Seq2Seq
 from nmt.module import Seq2SeqModule
 from nmt.sampler import TokenBucketSampler, padding_fraction
@@ -77,33 +87,12 @@ def effective_config(cfg: DictConfig) -> DictConfig:
     if not cfg.quick:
         return cfg
     quick = cfg.quick_settings
-    out = OmegaConf.merge(cfg, {k: quick[k] for k in ("peak", "warmup", "steps", "sentences", "sequential_sentences")})
+    keys = ["peak", "warmup", "steps", "profile_steps", "sentences", "sequential_sentences", "greedy", "beam"]
+    out = OmegaConf.merge(cfg, {k: quick[k] for k in keys + ([] if cfg.threads else ["threads"])})
     out.overrides = [*cfg.overrides, *quick.overrides]
     for name in out.model_overrides:
         out.model_overrides[name] = [*cfg.model_overrides[name], *quick.model_overrides.get(name, [])]
     return out
-
-
-def machine_info() -> dict:
-    """torch version, threads, CPU model (from /proc/cpuinfo when present), load average."""
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [
-            line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")
-        ]
-        cpu = names[0] if names else cpu
-    return {
-        "cpu_model": cpu,
-        "cpus": os.cpu_count(),
-        "threads": torch.get_num_threads(),
-        "interop_threads": torch.get_num_interop_threads(),
-        "torch": torch.__version__,
-        "pytorch_lightning": pl.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-    }
 
 
 @dataclass(frozen=True)
@@ -136,44 +125,45 @@ def compose_train(overrides: list[str]) -> DictConfig:
         return hydra.compose(config_name="train", overrides=overrides)
 
 
-def train_overrides(cfg: DictConfig, model: str, data: DataChoice) -> list[str]:
-    """The train-config overrides that give ``model`` at its default size on the chosen data."""
-    out = [f"model={model}", f"data={data.name}", f"cache_dir={cfg.cache_dir}", f"seed={cfg.seed}"]
-    out += [f"data.src_lang={cfg.data.src_lang}", f"data.tgt_lang={cfg.data.tgt_lang}"]
+def train_config(cfg: DictConfig, model: str, data: DataChoice) -> DictConfig:
+    """conf/train.yaml for ``model`` at its default size on the chosen data, plus the bench's overrides.
+
+    Paths and languages are set on the composed config rather than passed as override strings,
+    so that any path (spaces, ``~``) works.
+    """
+    extra = [*cfg.overrides, *cfg.model_overrides.get(model, [])]
+    train_cfg = compose_train([f"model={model}", f"data={data.name}", *extra])
+    train_cfg.cache_dir, train_cfg.seed = str(cfg.cache_dir), int(cfg.seed)
+    train_cfg.data.src_lang, train_cfg.data.tgt_lang = str(cfg.data.src_lang), str(cfg.data.tgt_lang)
     if data.root is not None:
-        out.append(f"data.root={data.root}")
-    return out + list(cfg.overrides) + list(cfg.model_overrides.get(model, []))
+        train_cfg.data.root = data.root
+    return train_cfg
 
 
 # ---- training ------------------------------------------------------------------------------------
 
 
-def _reset_peak_rss() -> bool:
-    """Reset the process's peak-RSS mark (Linux ≥ 4.0), so the next reading is this model's alone."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
+def batch_lengths(batch: Batch, pad_id: int) -> tuple[list[int], list[int], int]:
+    """Real source and target length of each pair, and the number of positions of the padded tensors.
 
-
-def peak_rss_mb() -> float:
-    """``resource.getrusage`` ru_maxrss in MB (kilobytes on Linux, bytes on macOS)."""
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return round(rss / (2**20 if sys.platform == "darwin" else 2**10), 1)
+    Shapes: batch.src (B, S), batch.tgt_out (B, T) -> B lengths, B lengths, B·S + B·T.
+    """
+    src = batch.src_mask.sum(dim=1).tolist()
+    tgt = batch.tgt_out.ne(pad_id).sum(dim=1).tolist()
+    return src, tgt, batch.src.numel() + batch.tgt_out.numel()
 
 
 class StepTimer(pl.Callback):
     """Times training steps ``warmup + 1 … warmup + steps`` and records their batches' real lengths.
 
     The clock reads at the end of every step (after the optimiser step), so the time of the timed
-    steps includes loading their batches. With ``profile_rows`` > 0, one more step runs under
-    ``torch.profiler`` and its top operations by self CPU time are kept.
+    steps includes loading their batches. Then ``profile_steps`` more steps run under ``torch.profiler``
+    and the ``profile_rows`` operations with the most self CPU time are kept, averaged per step.
     """
 
-    def __init__(self, warmup: int, steps: int, profile_rows: int = 0, progress: bool = True) -> None:
+    def __init__(self, warmup: int, steps: int, profile_steps: int = 0, profile_rows: int = 15) -> None:
         super().__init__()
-        self.warmup, self.steps, self.profile_rows = warmup, steps, profile_rows
+        self.warmup, self.steps, self.profile_steps, self.profile_rows = warmup, steps, profile_steps, profile_rows
         self.done = 0
         self.start = self.end = 0.0
         self.src_lens: list[int] = []
@@ -183,17 +173,15 @@ class StepTimer(pl.Callback):
         self.profile: list[dict] | None = None
         self._profiler: torch.profiler.profile | None = None
         self._step_start = 0.0
-        total = warmup + steps + (1 if profile_rows else 0)
-        self._bar = tqdm(
-            total=total, desc="training steps", unit="step", leave=False, disable=None if progress else True
-        )
+        self.total = warmup + steps + profile_steps
+        self._bar = tqdm(total=self.total, desc="training steps", unit="step", leave=False, disable=None)
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Batch, batch_idx: int):
         if not pl_module.training:
             raise RuntimeError("the module is not in train mode: dropout would be off and the timing unfaithful")
         if self.done == 0 and self.warmup == 0:
             self.start = time.perf_counter()
-        if self.done == self.warmup + self.steps and self.profile_rows:
+        if self.done == self.warmup + self.steps and self.profile_steps:
             self._profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
             self._profiler.start()
         self._step_start = time.perf_counter()
@@ -206,53 +194,58 @@ class StepTimer(pl.Callback):
             self.start = now
         elif self.warmup < self.done <= self.warmup + self.steps:
             self.step_seconds.append(now - self._step_start)
-            self.src_lens += batch.src_mask.sum(dim=1).tolist()
-            self.tgt_lens += batch.tgt_out.ne(pl_module.model.pad_id).sum(dim=1).tolist()
-            self.padded += batch.src.numel() + batch.tgt_out.numel()
+            src, tgt, positions = batch_lengths(batch, pl_module.model.pad_id)
+            self.src_lens, self.tgt_lens, self.padded = (
+                self.src_lens + src,
+                self.tgt_lens + tgt,
+                self.padded + positions,
+            )
             self.end = now
-        elif self._profiler is not None:
+        elif self._profiler is not None and self.done == self.total:
             self._profiler.stop()
-            self.profile = top_ops(self._profiler, self.profile_rows)
+            self.profile = top_ops(self._profiler, self.profile_rows, self.profile_steps)
             self._profiler = None
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._bar.close()
 
 
-def top_ops(profiler: torch.profiler.profile, rows: int) -> list[dict]:
-    """The ``rows`` operations with the most self CPU time, with their share of the step's total."""
+def top_ops(profiler: torch.profiler.profile, rows: int, steps: int) -> list[dict]:
+    """The ``rows`` operations with the most self CPU time per step, with their share of the total."""
     events = list(profiler.key_averages())
     total = sum(e.self_cpu_time_total for e in events) or 1.0
     events.sort(key=lambda e: e.self_cpu_time_total, reverse=True)
     return [
         {
             "op": e.key,
-            "self_cpu_ms": round(e.self_cpu_time_total / 1e3, 3),
+            "self_cpu_ms": round(e.self_cpu_time_total / 1e3 / steps, 3),
             "self_cpu_pct": round(100 * e.self_cpu_time_total / total, 1),
-            "cpu_total_ms": round(e.cpu_time_total / 1e3, 3),
-            "calls": e.count,
+            "cpu_total_ms": round(e.cpu_time_total / 1e3 / steps, 3),
+            "calls": round(e.count / steps, 1),
         }
         for e in events[:rows]
     ]
 
 
 def run_training(train_cfg: DictConfig, dm: TranslationDataModule, model: Seq2Seq, cfg: DictConfig) -> StepTimer:
-    """Train ``model`` for warmup + steps (+ 1 profiled) steps with the Trainer ``nmt.train`` would build."""
+    """Train ``model`` for warmup + steps (+ profiled) steps with the Trainer ``nmt.train`` would build."""
     module = Seq2SeqModule(
         model,
         optimizer=instantiate(train_cfg.model.optimizer),
         scheduler=instantiate(train_cfg.model.scheduler) if train_cfg.model.get("scheduler") else None,
         label_smoothing=train_cfg.model.label_smoothing,
     )
-    timer = StepTimer(int(cfg.warmup), int(cfg.steps), int(cfg.profile_rows) if cfg.profile else 0)
-    total = timer.warmup + timer.steps + (1 if timer.profile_rows else 0)
+    timer = StepTimer(int(cfg.warmup), int(cfg.steps), int(cfg.profile_steps), int(cfg.profile_rows))
+    total = timer.total
     args = OmegaConf.to_container(train_cfg.trainer, resolve=True)
     args |= {"max_epochs": -1, "max_steps": total, "max_time": None, "limit_val_batches": 0}
     args |= {"num_sanity_val_steps": 0, "enable_progress_bar": False}
     for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*(num_workers|many workers|val_dataloader|validation_step).*")
+        warnings.filterwarnings(
+            "ignore", message=".*(num_workers|many workers|val_dataloader|validation_step|LeafSpec).*"
+        )
         trainer = pl.Trainer(
             **args,
             default_root_dir=tmp,
@@ -269,8 +262,8 @@ def run_training(train_cfg: DictConfig, dm: TranslationDataModule, model: Seq2Se
     return timer
 
 
-def training_report(timer: StepTimer, model: Seq2Seq, dm: TranslationDataModule, peak_gflops: float) -> dict:
-    """Tokens/s, FLOPs per target token, MFU and padding of the timed steps."""
+def training_report(timer: StepTimer, model: Seq2Seq, dm: TranslationDataModule) -> dict:
+    """Tokens/s, FLOPs per target token, achieved FLOP/s and padding of the timed steps (MFU comes later)."""
     seconds = timer.end - timer.start
     tokens = sum(timer.tgt_lens)
     flops_per_token = TRAIN_FACTOR * forward_flops(model, timer.src_lens, timer.tgt_lens) / tokens
@@ -281,7 +274,6 @@ def training_report(timer: StepTimer, model: Seq2Seq, dm: TranslationDataModule,
         "train_tokens_per_s": round(tokens_per_s, 1),
         "flops_per_target_token": round(flops_per_token),
         "achieved_gflops": round(flops_per_token * tokens_per_s / 1e9, 3),
-        "mfu": round(flops_per_token * tokens_per_s / (peak_gflops * 1e9), 4),
         "padding_fraction": round(1 - (sum(timer.src_lens) + tokens) / timer.padded, 4),
         "padding_fraction_epoch": round(padding_fraction(epoch, train_set.lengths()), 4),
         "src_tgt_token_ratio": round(sum(timer.src_lens) / tokens, 3),
@@ -325,7 +317,7 @@ def time_decoding(model: Seq2Seq, test: TestSet, indices: list[int], settings: D
     start = time.perf_counter()
     hyps = translate_batches(model, loader, len(subset), settings, progress=True)
     seconds = time.perf_counter() - start
-    lengths = [len(h[0].tokens) for h in hyps]
+    lengths = [len(h[0].tokens) for h in hyps]  # pieces, EOS excluded, like the references below
     limits = [math.floor(settings.max_len_a * (len(s) + 1) + settings.max_len_b) for s in subset.src]
     return {
         "sentences": len(subset),
@@ -333,6 +325,7 @@ def time_decoding(model: Seq2Seq, test: TestSet, indices: list[int], settings: D
         "seconds": round(seconds, 3),
         "sentences_per_s": round(len(subset) / seconds, 2),
         "mean_output_len": round(statistics.fmean(lengths), 2),
+        "mean_reference_len": round(statistics.fmean(len(t) for t in subset.tgt), 2),
         "mean_max_len": round(statistics.fmean(limits), 2),
         "at_max_len": round(sum(n >= m for n, m in zip(lengths, limits, strict=True)) / len(lengths), 3),
     }
@@ -345,7 +338,7 @@ def decoding_report(model: Seq2Seq, test: TestSet, cfg: DictConfig) -> dict:
     batched, sequential = spread(n, int(cfg.sentences)), spread(n, int(cfg.sequential_sentences))
     greedy = DecodeSettings(**OmegaConf.to_container(cfg.greedy, resolve=True))
     beam = DecodeSettings(**OmegaConf.to_container(cfg.beam, resolve=True))
-    time_decoding(model, test, sequential[:2], beam, True)  # warm-up, untimed
+    time_decoding(model, test, spread(n, min(n, 100)), beam, False)  # untimed warm-up: allocator, thread pool
     out = {"split_sentences": n, "greedy": asdict(greedy), "beam": asdict(beam)}
     if n < int(cfg.sentences):
         out["note"] = f"the test split has {n} sentences, fewer than sentences={cfg.sentences}: all are used"
@@ -371,38 +364,36 @@ def run_test_set(run: LoadedRun, cfg: DictConfig) -> TestSet:
 # ---- one model, the whole benchmark --------------------------------------------------------------
 
 
-def bench_model(name: str, cfg: DictConfig, data: DataChoice, peak_gflops: float, run: LoadedRun | None) -> dict:
+def bench_model(name: str, cfg: DictConfig, data: DataChoice, run: LoadedRun | None) -> dict:
     """Train-speed and decode-speed figures of one model (``name`` in conf/model/)."""
-    train_cfg = compose_train(train_overrides(cfg, name, data))
+    train_cfg = train_config(cfg, name, data)
     dm = build_datamodule(train_cfg)
     dm.prepare_data()
     dm.setup("fit")
     pl.seed_everything(train_cfg.seed, verbose=False)
     model = build_model(train_cfg.model, dm.vocab)
-    out: dict = {
-        "params": sum(p.numel() for p in model.parameters()),
-        "net": OmegaConf.to_container(train_cfg.model.net),
-    }
-    out["vocab_size"] = dm.vocab.tgt_size
+    out: dict = {"params": sum(p.numel() for p in model.parameters()), "vocab_size": dm.vocab.tgt_size}
+    out["net"] = OmegaConf.to_container(train_cfg.model.net)
     if int(cfg.steps) > 0:
-        isolated = _reset_peak_rss()
-        timer = run_training(train_cfg, dm, model, cfg)
-        out["train"] = training_report(timer, model, dm, peak_gflops)
+        isolated = reset_peak_rss()
+        with OtherLoad() as others:
+            timer = run_training(train_cfg, dm, model, cfg)
+        out["train"] = training_report(timer, model, dm) | {"other_cpu_share": others.share}
         out["train"]["peak_rss_mb"] = peak_rss_mb()
         out["train"]["peak_rss_scope"] = "this model's training" if isolated else "the process so far"
-        out["profile"] = timer.profile
+        out["profile"] = timer.profile  # per training step, averaged over profile_steps
     if run is None:
-        test = TestSet(dm.datasets["test"], dm.vocab.pad_id, dm.vocab.bos_id, dm.vocab.eos_id, _eval_budget(dm))
-        weights = f"untrained: random initialisation + the {cfg.warmup}+{cfg.steps} bench steps"
+        budget = int(dm.eval_max_tokens or dm.max_tokens)
+        test = TestSet(dm.datasets["test"], dm.vocab.pad_id, dm.vocab.bos_id, dm.vocab.eos_id, budget)
+        weights = f"untrained (random + {cfg.warmup}+{cfg.steps} bench steps): output lengths are not a real model's"
     else:
         model, test = run.model, run_test_set(run, cfg)
         weights = f"trained: {run.checkpoint}"
-    out["decode"] = {"weights": weights, **decoding_report(model, test, cfg)}
+    params = sum(p.numel() for p in model.parameters())
+    with OtherLoad() as others:
+        decoded = decoding_report(model, test, cfg)
+    out["decode"] = {"weights": weights, "params": params, **decoded, "other_cpu_share": others.share}
     return out
-
-
-def _eval_budget(dm: TranslationDataModule) -> int:
-    return int(dm.eval_max_tokens or dm.max_tokens)
 
 
 def _load_runs(cfg: DictConfig) -> dict[str, LoadedRun]:
@@ -414,6 +405,8 @@ def _load_runs(cfg: DictConfig) -> dict[str, LoadedRun]:
         name = str(run.config.model.name)
         if name in runs:
             raise ValueError(f"run={spec}: a second {name} run (first: {runs[name].run_dir}); give one run per model")
+        if name not in cfg.models:
+            raise ValueError(f"run={spec}: a {name} run, but models={list(cfg.models)}; add {name} to models")
         runs[name] = run
     return runs
 
@@ -437,20 +430,43 @@ def check_targets(models: dict[str, dict]) -> list[dict]:
     return checks
 
 
+def _peak(cfg: DictConfig) -> PeakRate:
+    return peak_matmul_gflops(int(cfg.peak.size), int(cfg.peak.repeats), int(cfg.peak.trials))
+
+
 def bench(cfg: DictConfig) -> dict:
-    """Run every measurement of ``cfg`` (conf/bench.yaml), write the JSON and return the report."""
+    """Run every measurement of ``cfg`` (conf/bench.yaml), write the JSON and return the report.
+
+    torch's thread count is set from ``threads`` for the run and restored afterwards.
+    """
     cfg = effective_config(cfg)
-    if cfg.threads:
-        torch.set_num_threads(int(cfg.threads))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(int(cfg.threads or threads))
+        return _bench(cfg)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _bench(cfg: DictConfig) -> dict:
     runs = _load_runs(cfg)  # fail on a bad run folder before minutes of measuring
     output = Path(cfg.output) if cfg.output else Path("runs/bench") / f"{datetime.now():%Y-%m-%d_%H-%M-%S}.json"
     report: dict = {"created": datetime.now().isoformat(timespec="seconds"), "quick": bool(cfg.quick)}
-    report["machine"] = machine_info()
-    peak = peak_matmul_gflops(int(cfg.peak.size), int(cfg.peak.repeats), int(cfg.peak.trials))
-    report["peak_gflops"], report["peak"] = peak.gflops, asdict(peak)
+    report["machine"] = machine_info() | {"pytorch_lightning": pl.__version__}
     data = choose_data(cfg)
     report["data"] = {**asdict(data), "src_lang": cfg.data.src_lang, "tgt_lang": cfg.data.tgt_lang}
-    report["models"] = {name: bench_model(name, cfg, data, peak.gflops, runs.get(name)) for name in cfg.models}
+    # The peak is sampled before and after every model and the best sample kept: on a shared
+    # machine a single sample taken while another process runs would make every MFU look too good.
+    peaks = [_peak(cfg)]
+    report["models"] = {}
+    for name in cfg.models:
+        report["models"][name] = bench_model(name, cfg, data, runs.get(name))
+        peaks.append(_peak(cfg))
+    best = max(peaks, key=lambda p: p.gflops)
+    report["peak_gflops"], report["peak"] = best.gflops, asdict(best) | {"samples": [p.gflops for p in peaks]}
+    for model in report["models"].values():
+        if "train" in model:
+            model["train"]["mfu"] = round(model["train"]["achieved_gflops"] / best.gflops, 4)
     report["targets"] = check_targets(report["models"])
     report["config"] = OmegaConf.to_container(cfg, resolve=True)
     write_json(output, report)
@@ -468,22 +484,23 @@ def format_report(report: dict) -> str:
         f"nmt.bench — torch {m['torch']}, {m['threads']} threads, {m['cpu_model']} ({m['cpus']} CPUs)"
         + (" [quick: checks that it runs, not timing]" if report["quick"] else ""),
         f"peak fp32 matmul: {report['peak_gflops']:.1f} GFLOP/s ({p['size']}x{p['size']}, {p['threads']} threads, "
-        f"best of {p['trials']})",
+        f"best of {len(p['samples'])} samples)",
         f"data: {d['name']} {d['src_lang']}-{d['tgt_lang']} ({d['reason']})",
         "",
         f"{'training':<12} {'tokens/s':>9} {'GFLOP/tok':>9} {'GFLOP/s':>8} {'mfu':>6} {'padding':>8} "
-        f"{'RSS MB':>7} {'steps':>5} {'seconds':>8}",
+        f"{'RSS MB':>7} {'steps':>5} {'seconds':>8} {'others':>6}",
     ]
     for name, r in report["models"].items():
         if t := r.get("train"):
             lines.append(
                 f"{name:<12} {t['train_tokens_per_s']:>9.0f} {t['flops_per_target_token'] / 1e9:>9.4f} "
                 f"{t['achieved_gflops']:>8.2f} {t['mfu']:>6.3f} {t['padding_fraction']:>8.1%} {t['peak_rss_mb']:>7.0f} "
-                f"{t['steps']:>5} {t['seconds']:>8.2f}"
+                f"{t['steps']:>5} {t['seconds']:>8.2f} {_share(t['other_cpu_share']):>6}"
             )
     lines += [
         "",
-        f"{'decoding':<12} {'search':<8} {'batching':<10} {'sent':>5} {'sent/s':>8} {'out len':>7} {'max len':>7}",
+        f"{'decoding':<12} {'search':<8} {'batching':<10} {'sent':>5} {'sent/s':>8} {'out len':>7} {'ref len':>7} "
+        f"{'max len':>7}",
     ]
     for name, r in report["models"].items():
         dec = r["decode"]
@@ -493,27 +510,32 @@ def format_report(report: dict) -> str:
             search = f"beam{dec['beam']['beam_size']}" if search == "beam" else search
             lines.append(
                 f"{name:<12} {search:<8} {batching:<10} {x['sentences']:>5} {x['sentences_per_s']:>8.2f} "
-                f"{x['mean_output_len']:>7.1f} {x['mean_max_len']:>7.1f}"
+                f"{x['mean_output_len']:>7.1f} {x['mean_reference_len']:>7.1f} {x['mean_max_len']:>7.1f}"
             )
-        lines.append(f"{'':<12} weights: {dec['weights']}")
+        lines.append(f"{'':<12} weights: {dec['weights']}; others used {_share(dec['other_cpu_share'])} of the CPUs")
+    lines += ["", "'others': share of all CPUs other processes kept busy meanwhile; above ~5% the timings are noisy"]
     lines += ["", "targets (issue 7)"]
     lines += [f"  {c['target']:<42} {c['value']:>8.3f}  {'PASS' if c['pass'] else 'MISS'}" for c in report["targets"]]
     return "\n".join(lines)
 
 
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
 def format_profile(report: dict) -> str:
-    """The profiled training step of each model: top operations by self CPU time."""
+    """The profiled training steps of each model: top operations by self CPU time, per step."""
     lines = []
     for name, r in report["models"].items():
         if not r.get("profile"):
             continue
-        lines += ["", f"{name}: one training step, top ops by self CPU time"]
+        steps = report["config"]["profile_steps"]
+        lines += ["", f"{name}: top ops by self CPU time per training step (mean of {steps} profiled steps)"]
         lines += [f"  {'op':<52} {'self ms':>9} {'%':>6} {'total ms':>9} {'calls':>6}"]
         for e in r["profile"]:
             op = e["op"] if len(e["op"]) <= 52 else e["op"][:49] + "..."
-            lines.append(
-                f"  {op:<52} {e['self_cpu_ms']:>9.2f} {e['self_cpu_pct']:>6.1f} {e['cpu_total_ms']:>9.2f} {e['calls']:>6}"
-            )
+            ms = f"{e['self_cpu_ms']:>9.2f} {e['self_cpu_pct']:>6.1f} {e['cpu_total_ms']:>9.2f}"
+            lines.append(f"  {op:<52} {ms} {e['calls']:>6g}")
     return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-"""Analytic FLOP counts of both models, and the fp32 matmul rate of this machine.
+"""Analytic FLOP counts of both models; this machine: what it is, its fp32 matmul rate, its load, peak memory.
 
 Conventions (those of model-FLOP-utilisation, MFU):
 
@@ -40,9 +40,14 @@ l = after it, Le / Ld layers, I the bridge input, H or 2H), forward FLOPs of one
 
 from __future__ import annotations
 
+import os
+import platform
+import resource
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -122,11 +127,11 @@ class RNNDims:
     def forward_flops(self, src_len: int, tgt_len: int) -> int:
         """Forward FLOPs of one sentence pair (see the module docstring)."""
         E, H, A, Le, Ld = self.emb, self.hidden, self.attn, self.enc_layers, self.dec_layers
-        P, l, V, S, T = self.pre_out, self.out, self.vocab, src_len, tgt_len
+        P, L_out, V, S, T = self.pre_out, self.out, self.vocab, src_len, tgt_len
         encoder = S * (12 * H * (E + H) + (Le - 1) * 36 * H * H + 4 * H * A) + 2 * self.bridge_in * Ld * H
         recurrence = 6 * E * H + 12 * H * H + Ld * 6 * H * H + (Ld - 1) * 6 * H * H
         attention = 2 * H * A + 2 * A * S + 4 * H * S
-        readout = 2 * P * (3 * H + E) + 2 * l * V
+        readout = 2 * P * (3 * H + E) + 2 * L_out * V
         return encoder + T * (recurrence + attention + readout)
 
 
@@ -191,3 +196,76 @@ def peak_matmul_gflops(size: int = 2048, repeats: int = 3, trials: int = 5) -> P
         best = min(best, (time.perf_counter() - start) / repeats)
     gflops = 2 * size**3 / best / 1e9
     return PeakRate(round(gflops, 2), size, torch.get_num_threads(), repeats, trials, round(best, 5))
+
+
+def machine_info() -> dict:
+    """torch version, threads, CPU model (from /proc/cpuinfo when present), load average."""
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [
+            line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")
+        ]
+        cpu = names[0] if names else cpu
+    return {
+        "cpu_model": cpu,
+        "cpus": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "interop_threads": torch.get_num_interop_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+    }
+
+
+def _busy_cpu_seconds() -> float | None:
+    """CPU seconds every process has used since boot, from /proc/stat (None where there is none)."""
+    stat = Path("/proc/stat")
+    if not stat.is_file():
+        return None
+    fields = [int(x) for x in stat.read_text().splitlines()[0].split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class OtherLoad:
+    """Measures, over a ``with`` block, the share of all CPUs that *other* processes kept busy.
+
+    0 means the benchmark had the machine to itself; 0.5 on 2 CPUs means another process used a
+    whole core, and the timings of the block are not to be trusted. ``share`` is None off Linux.
+    """
+
+    def __init__(self) -> None:
+        self.share: float | None = None
+
+    def __enter__(self) -> OtherLoad:
+        self._start = (_busy_cpu_seconds(), _own_cpu_seconds(), time.perf_counter())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        busy, own, wall = _busy_cpu_seconds(), _own_cpu_seconds(), time.perf_counter()
+        if busy is None or self._start[0] is None:
+            return
+        others = (busy - self._start[0]) - (own - self._start[1])
+        self.share = round(max(0.0, others) / ((wall - self._start[2]) * (os.cpu_count() or 1)), 3)
+
+
+def reset_peak_rss() -> bool:
+    """Reset the process's peak-RSS mark (Linux ≥ 4.0), so the next reading is this model's alone."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb() -> float:
+    """``resource.getrusage`` ru_maxrss in MB (kilobytes on Linux, bytes on macOS)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(rss / (2**20 if sys.platform == "darwin" else 2**10), 1)

@@ -385,7 +385,11 @@ def analyse(cfg: DictConfig, runs: list[LoadedRun], labels: list[str], output: P
         )
         sentences = [AlignedSentence(a.cross, a.src_pieces, a.tgt_pieces, g) for a, g in zip(atts, gold, strict=True)]
         rows += analyse_attention(sentences, model=label, method=cfg.method)
-        sizes[label] = {"run": str(run.run_dir), "checkpoint": str(run.checkpoint), "sentences": len(sentences)}
+        sizes[label] = {
+            "run": str(run.run_dir.resolve()),
+            "checkpoint": str(run.checkpoint.resolve()),
+            "sentences": len(sentences),
+        }
     table = table_markdown(rows)
     header = (
         f"# Attention vs gold alignments: {cfg.split} split\n\n"

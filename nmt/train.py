@@ -6,7 +6,6 @@ The run folder (Hydra's output dir) ends up holding: ``config.yaml`` (resolved),
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import platform

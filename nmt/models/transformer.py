@@ -46,7 +46,12 @@ class SinusoidalPositions(nn.Module):
 
 
 class FeedForward(nn.Module):
-    """FFN(x) = max(0, x W_1 + b_1) W_2 + b_2."""
+    """FFN(x) = max(0, x W_1 + b_1) W_2 + b_2.
+
+    ``dropout`` here acts on the inner d_ff-wide activation. The paper does not use it (its
+    dropout is on sub-layer outputs and embeddings), and on a CPU generating its masks is costly
+    (d_ff values a token), so it defaults to 0 in ``Transformer``.
+    """
 
     def __init__(self, d_model: int, d_ff: int, dropout: float) -> None:
         super().__init__()
@@ -81,10 +86,19 @@ class Residual(nn.Module):
 class EncoderLayer(nn.Module):
     """Self-attention over the source, then the feed-forward network."""
 
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, attn_dropout: float, pre_norm: bool):
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        d_ff: int,
+        dropout: float,
+        attn_dropout: float,
+        ffn_dropout: float,
+        pre_norm: bool,
+    ):
         super().__init__()
         self.self_attn = MultiHeadAttention(d_model, n_heads, attn_dropout)
-        self.ff = FeedForward(d_model, d_ff, dropout)
+        self.ff = FeedForward(d_model, d_ff, ffn_dropout)
         self.res_attn = Residual(d_model, dropout, pre_norm)
         self.res_ff = Residual(d_model, dropout, pre_norm)
 
@@ -100,11 +114,20 @@ class EncoderLayer(nn.Module):
 class DecoderLayer(nn.Module):
     """Causal self-attention, cross-attention to the memory, then the feed-forward network."""
 
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, attn_dropout: float, pre_norm: bool):
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        d_ff: int,
+        dropout: float,
+        attn_dropout: float,
+        ffn_dropout: float,
+        pre_norm: bool,
+    ):
         super().__init__()
         self.self_attn = MultiHeadAttention(d_model, n_heads, attn_dropout)
         self.cross_attn = MultiHeadAttention(d_model, n_heads, attn_dropout)
-        self.ff = FeedForward(d_model, d_ff, dropout)
+        self.ff = FeedForward(d_model, d_ff, ffn_dropout)
         self.res_self = Residual(d_model, dropout, pre_norm)
         self.res_cross = Residual(d_model, dropout, pre_norm)
         self.res_ff = Residual(d_model, dropout, pre_norm)
@@ -162,7 +185,8 @@ class Transformer(Seq2Seq):
         shared_vocab: source and target share one vocabulary (then ``share_embeddings`` ties
             the source and target embedding matrices, as in the paper).
         d_model, n_heads, d_ff: widths; enc_layers, dec_layers: N for each stack.
-        dropout: on embeddings, sub-layer outputs and inside the FFN; attn_dropout: on weights.
+        dropout: on the embedding sums and every sub-layer output (the paper's P_drop).
+        attn_dropout: on attention weights; ffn_dropout: on the FFN's inner activation (not in the paper).
         pre_norm: LayerNorm before each sub-layer (plus a final one) instead of after it.
         tie_output: the output projection reuses the target embedding matrix.
     """
@@ -182,6 +206,7 @@ class Transformer(Seq2Seq):
         d_ff: int = 1024,
         dropout: float = 0.1,
         attn_dropout: float = 0.0,
+        ffn_dropout: float = 0.0,
         pre_norm: bool = False,
         tie_output: bool = True,
         share_embeddings: bool = True,
@@ -198,7 +223,7 @@ class Transformer(Seq2Seq):
             self.src_embed = nn.Embedding(src_vocab_size, d_model, padding_idx=pad_id)
         self.positions = SinusoidalPositions(d_model, max_positions)
         self.dropout = nn.Dropout(dropout)
-        layer_args = (d_model, n_heads, d_ff, dropout, attn_dropout, pre_norm)
+        layer_args = (d_model, n_heads, d_ff, dropout, attn_dropout, ffn_dropout, pre_norm)
         self.encoder = nn.ModuleList(EncoderLayer(*layer_args) for _ in range(enc_layers))
         self.decoder = nn.ModuleList(DecoderLayer(*layer_args) for _ in range(dec_layers))
         # Pre-LN leaves the residual stream un-normalised: one LayerNorm closes each stack.
