@@ -194,18 +194,22 @@ class TranslationDataModule(pl.LightningDataModule):
         return self.corpus
 
     # ----------------------------------------------------------------- loaders
-    def dataloader(self, split: str, shuffle: bool = False, max_tokens: int | None = None) -> DataLoader:
+    def dataloader(
+        self, split: str, shuffle: bool = False, max_tokens: int | None = None, shard: bool = True
+    ) -> DataLoader:
         """Batches of ``split``: shuffled per epoch, or length-sorted in a fixed order.
 
         ``max_tokens`` defaults to the training budget for "train" and to ``eval_max_tokens``
-        (or the training budget) for every other split.
+        (or the training budget) for every other split. Under DDP each rank gets its own shard;
+        ``shard=False`` gives one process the whole split (scoring a test set on rank 0).
         """
         if split not in self.datasets:
             raise KeyError(f"unknown split {split!r} (call setup() first); have {sorted(self.datasets)}")
         if max_tokens is None:
             max_tokens = self.max_tokens if split == "train" else (self.eval_max_tokens or self.max_tokens)
         dataset = self.datasets[split]
-        sampler = TokenBucketSampler(dataset.lengths(), max_tokens, shuffle=shuffle, seed=self.seed)
+        whole = {} if shard else {"num_replicas": 1, "rank": 0}
+        sampler = TokenBucketSampler(dataset.lengths(), max_tokens, shuffle=shuffle, seed=self.seed, **whole)
         return DataLoader(
             dataset,
             batch_sampler=sampler,

@@ -21,7 +21,8 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger, Logger
 
-from nmt.checkpoint import build_model, load_weights
+from nmt.checkpoint import CheckpointError, build_model, load_weights
+from nmt.corpora.base import CorpusError
 from nmt.data import TranslationDataModule
 from nmt.evaluate import score_hypotheses, write_json
 from nmt.module import Seq2SeqModule
@@ -94,8 +95,18 @@ def _loggers(cfg: DictConfig, run_dir: Path) -> list[Logger]:
     return loggers
 
 
+def _check_accelerator(trainer_cfg: DictConfig) -> None:
+    """A GPU trainer on a machine (or a torch build) without CUDA fails here, in one line."""
+    if str(trainer_cfg.get("accelerator")) in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ValueError(
+            f"trainer.accelerator={trainer_cfg.accelerator} but torch {torch.__version__} sees no CUDA device: "
+            "use trainer=cpu, or install a CUDA build of torch (make setup TORCH=…)"
+        )
+
+
 def _check_before_training(cfg: DictConfig, run_dir: Path) -> DecodeSettings:
     """Fail now, not after hours of training, on what can be checked up front."""
+    _check_accelerator(cfg.trainer)
     test_decode = DecodeSettings(**OmegaConf.to_container(cfg.decode, resolve=True))
     (run_dir / "hypotheses").mkdir(parents=True, exist_ok=True)
     probe = run_dir / ".write-test"
@@ -148,7 +159,9 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
 
     best_path = Path(best_cb.best_model_path) if best_cb.best_model_path else run_dir / "checkpoints" / "last.ckpt"
     model.load_state_dict(load_weights(best_path))
-    hyps, test = score_hypotheses(model, dm.dataloader("test"), dm.references("test"), dm.vocab.decode_tgt, test_decode)
+    hyps, test = score_hypotheses(
+        model, dm.dataloader("test", shard=False), dm.references("test"), dm.vocab.decode_tgt, test_decode
+    )
     hyp_path = run_dir / "hypotheses" / "test.txt"
     hyp_path.write_text("".join(h + "\n" for h in hyps), encoding="utf-8")
     test["hypotheses"] = str(hyp_path.relative_to(run_dir))
@@ -190,7 +203,10 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
 
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    train(cfg, HydraConfig.get().runtime.output_dir)
+    try:
+        train(cfg, HydraConfig.get().runtime.output_dir)
+    except (CorpusError, CheckpointError, ValueError) as err:  # bad input or config: one line, no traceback
+        raise SystemExit(f"nmt.train: error: {err}") from None
 
 
 if __name__ == "__main__":
