@@ -179,5 +179,6 @@ def test_training_runs_save_heatmaps_when_enabled(fixture, request):
     cfg = OmegaConf.load(run_dir / "config.yaml")
     assert cfg.heatmaps.enabled
     epochs = sorted(p.name for p in (run_dir / "attention").iterdir())
-    assert epochs == [f"epoch{e:03d}" for e in range(cfg.trainer.max_epochs)]
+    every = cfg.heatmaps.every_n_validations
+    assert epochs == [f"epoch{e:03d}" for e in range(every - 1, cfg.trainer.max_epochs, every)]
     assert all((run_dir / "attention" / e / "sent2.png").stat().st_size > 0 for e in epochs)

@@ -135,6 +135,8 @@ def test_averaging_different_checkpoints_gives_their_mean(tmp_path):
 def test_average_picks_the_most_recent_epoch_checkpoints(run_copy):
     ckpts = run_copy / "checkpoints"
     best = next(ckpts.glob("best-*.ckpt"))
+    for own in ckpts.glob("epoch*.ckpt"):  # the run's real epoch checkpoints: replaced by known steps
+        own.unlink()
     for step in (10, 200, 30):  # by step, not by name order: 10 < 30 < 200
         shutil.copy(best, ckpts / f"epoch{step:03d}-step{step:06d}.ckpt")
     chosen = select_checkpoints("best", run_copy, 2)
