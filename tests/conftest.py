@@ -87,6 +87,17 @@ def compose_train(overrides: list[str]):
         return compose(config_name="train", overrides=overrides)
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models decode fastest on one thread; modules opt in with ``pytestmark``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def reverse_corpus(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("reverse")

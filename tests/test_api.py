@@ -16,13 +16,7 @@ from nmt.checkpoint import build_model, load_run
 SENTENCES = ["alpha beta gamma", "delta", "", "mu nu xi omicron pi rho", "   ", "beta alpha"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models decode fastest on one thread (and the test machine is shared)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -21,13 +21,7 @@ from nmt.evaluate import decode_tag, evaluate
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models decode fastest on one thread (and the test machine is shared)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def compose_eval(run_dir: Path, *overrides: str):
