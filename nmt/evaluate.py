@@ -36,23 +36,11 @@ from nmt.batch import Batch
 from nmt.checkpoint import LoadedRun, load_run
 from nmt.corpora.base import CorpusError
 from nmt.corpora.reading import read_parallel
-from nmt.metrics import corpus_scores
-from nmt.models.base import Seq2Seq
+from nmt.metrics import score_texts
+from nmt.models.base import Seq2Seq, eval_mode
 from nmt.search import DecodeSettings
 
 __all__ = ["evaluate", "score_hypotheses", "score_texts", "translate_batches", "decode_tag"]
-
-
-def score_texts(hypotheses: list[str], references: list[str]) -> dict:
-    """BLEU, chrF and lowercased BLEU (sacreBLEU ``-lc``) of detokenised text, with every signature."""
-    cased = corpus_scores(hypotheses, references)
-    lower = corpus_scores(hypotheses, references, lowercase=True)
-    return {
-        "bleu": cased["bleu"],
-        "chrf": cased["chrf"],
-        "bleu_lc": lower["bleu"],
-        "signature": {**cased["signature"], "bleu_lc": lower["signature"]["bleu"]},
-    }
 
 
 def score_hypotheses(
@@ -63,12 +51,10 @@ def score_hypotheses(
     settings: DecodeSettings,
 ) -> tuple[list[str], dict]:
     """Decode, detokenise and score; returns the hypotheses and a scores dict with timing."""
-    was_training = model.training
-    model.eval()
-    start = time.perf_counter()
-    hyps = translate_batches(model, batches, len(references), settings)
-    seconds = time.perf_counter() - start
-    model.train(was_training)
+    with eval_mode(model):
+        start = time.perf_counter()
+        hyps = translate_batches(model, batches, len(references), settings)
+        seconds = time.perf_counter() - start
     texts = [detokenize(h[0].tokens) for h in hyps]
     scores = score_texts(texts, list(references))
     scores.update(_timing(len(texts), seconds), decode=asdict(settings))

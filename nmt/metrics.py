@@ -21,6 +21,20 @@ def corpus_scores(hypotheses: list[str], references: list[str], lowercase: bool 
     }
 
 
+def score_texts(hypotheses: list[str], references: list[str]) -> dict:
+    """BLEU, chrF and lowercased BLEU (sacreBLEU ``-lc``), each with its signature.
+
+    Returns ``{"bleu", "chrf", "bleu_lc", "signature": {"bleu", "chrf", "bleu_lc"}}``.
+    """
+    cased = corpus_scores(hypotheses, references)
+    bleu_lc = BLEU(lowercase=True)
+    return {
+        **cased,
+        "bleu_lc": round(bleu_lc.corpus_score(hypotheses, [references]).score, 2),
+        "signature": {**cased["signature"], "bleu_lc": str(bleu_lc.get_signature())},
+    }
+
+
 def corpus_bleu(hypotheses: list[str], references: list[str]) -> tuple[float, str]:
     """Case-sensitive 13a corpus BLEU and its signature (the validation metric)."""
     bleu = BLEU()

@@ -55,7 +55,7 @@ from nmt.checkpoint import LoadedRun, load_run
 from nmt.corpora.base import CorpusError
 from nmt.evaluate import translate_batches
 from nmt.figures import FORMATS, attention_grid, attention_heatmap, save_figure
-from nmt.models.base import Seq2Seq
+from nmt.models.base import Seq2Seq, eval_mode
 from nmt.search import DecodeSettings
 from nmt.vocab import Vocab
 
@@ -125,33 +125,28 @@ def teacher_forced(
     src_ids = vocab.encode_src(list(sources))
     out: list[SentenceAttention | None] = [None] * len(src_ids)
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            for chunk in tqdm(_chunks(src_ids, batch_size), desc="attention", unit="batch", disable=not progress):
-                batch = Batch.from_ids(
-                    [src_ids[k] for k in chunk],
-                    [targets[k] for k in chunk],
-                    chunk,
-                    model.pad_id,
-                    model.bos_id,
-                    model.eos_id,
+    with eval_mode(model), torch.inference_mode():
+        for chunk in tqdm(_chunks(src_ids, batch_size), desc="attention", unit="batch", disable=not progress):
+            batch = Batch.from_ids(
+                [src_ids[k] for k in chunk],
+                [targets[k] for k in chunk],
+                chunk,
+                model.pad_id,
+                model.bos_id,
+                model.eos_id,
+            )
+            _, attn = model(batch.src.to(device), batch.src_mask.to(device), batch.tgt_in.to(device), True)
+            for b, k in enumerate(chunk):
+                S, T = len(src_ids[k]) + 1, len(targets[k]) + 1
+                encoder = attn.encoder[b, :, :, :S, :S] if self_attention and attn.encoder is not None else None
+                decoder = attn.decoder[b, :, :, :T, :T] if self_attention and attn.decoder is not None else None
+                out[k] = SentenceAttention(
+                    [*vocab.src_pieces(sources[k]), EOS_PIECE],
+                    [*vocab.tgt_pieces_from_ids(targets[k]), EOS_PIECE],
+                    _numpy(attn.cross[b, :, :, :T, :S]),  # (L, h, T, S)
+                    _numpy(encoder),
+                    _numpy(decoder),
                 )
-                _, attn = model(batch.src.to(device), batch.src_mask.to(device), batch.tgt_in.to(device), True)
-                for b, k in enumerate(chunk):
-                    S, T = len(src_ids[k]) + 1, len(targets[k]) + 1
-                    encoder = attn.encoder[b, :, :, :S, :S] if self_attention and attn.encoder is not None else None
-                    decoder = attn.decoder[b, :, :, :T, :T] if self_attention and attn.decoder is not None else None
-                    out[k] = SentenceAttention(
-                        [*vocab.src_pieces(sources[k]), EOS_PIECE],
-                        [*vocab.tgt_pieces_from_ids(targets[k]), EOS_PIECE],
-                        _numpy(attn.cross[b, :, :, :T, :S]),  # (L, h, T, S)
-                        _numpy(encoder),
-                        _numpy(decoder),
-                    )
-    finally:
-        model.train(was_training)
     return out  # type: ignore[return-value]
 
 
@@ -164,12 +159,8 @@ def translate_ids(
         Batch.from_ids([src_ids[k] for k in chunk], None, chunk, model.pad_id, model.bos_id, model.eos_id)
         for chunk in _chunks(src_ids, batch_size)
     ]
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         hyps = translate_batches(model, batches, len(src_ids), settings)
-    finally:
-        model.train(was_training)
     return [h[0].tokens for h in hyps]
 
 

@@ -15,6 +15,8 @@ calling ``step`` position by position (a tested property).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from typing import Any, TypeVar
 
@@ -105,3 +107,14 @@ class Seq2Seq(nn.Module, ABC):
     def reorder_state(self, state: DecoderState, index: Tensor) -> DecoderState:
         """Rows ``index`` of the state (beam reordering and expansion). Shapes: index (B',)."""
         return state.select(index)
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Run a block in eval mode (no dropout), then restore the mode the model had, even on error."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
