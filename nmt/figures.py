@@ -202,6 +202,7 @@ def learning_curves(
     xlabel: str = "step",
     ylabel: str = "val BLEU",
     title: str = "",
+    ax: Axes | None = None,
 ) -> Figure:
     """One line per model, e.g. validation BLEU against wall-clock time or step.
 
@@ -210,11 +211,16 @@ def learning_curves(
         xlabel: x axis label, e.g. "wall time (s)".
         ylabel: y axis label.
         title: axes title.
+        ax: draw here instead of in a new figure.
+
+    Returns:
+        The new figure, or ``ax.figure`` when ``ax`` is given.
     """
     if not curves:
         raise ValueError("learning_curves needs at least one model's points")
-    fig = Figure(figsize=(6.4, 4.0), layout="constrained")
-    ax = fig.add_subplot()
+    if ax is None:
+        ax = Figure(figsize=(6.4, 4.0), layout="constrained").add_subplot()
+    fig = ax.figure
     for name, points in curves.items():
         xs, ys = zip(*sorted(points), strict=True) if points else ((), ())
         ax.plot(xs, ys, marker="o", markersize=3, label=name)

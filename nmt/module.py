@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -54,6 +55,8 @@ class Seq2SeqModule(pl.LightningModule):
         self.detokenize = detokenize
         self.val_references = list(val_references) if val_references is not None else None
         self.train_tokens = 0  # target tokens seen, for tokens/sec (kept in checkpoints)
+        self.elapsed_before = 0.0  # training seconds of earlier sessions of a resumed run
+        self._train_start: float | None = None
         self._val_hyps: list[tuple[int, list[int]]] = []
 
     def loss(self, logits: Tensor, target: Tensor, label_smoothing: float) -> Tensor:
@@ -80,6 +83,14 @@ class Seq2SeqModule(pl.LightningModule):
             hyps = decode(self.model, batch.src, batch.src_mask, self.val_decode)
             self._val_hyps.extend(zip(batch.index.tolist(), (h[0].tokens for h in hyps), strict=True))
 
+    def on_train_start(self) -> None:
+        self._train_start = time.perf_counter()
+
+    def elapsed_seconds(self) -> float:
+        """Wall-clock seconds since training started (validation included), across resumes."""
+        running = time.perf_counter() - self._train_start if self._train_start is not None else 0.0
+        return self.elapsed_before + running
+
     def on_validation_epoch_start(self) -> None:
         self._val_hyps = []
 
@@ -91,6 +102,8 @@ class Seq2SeqModule(pl.LightningModule):
         # The sanity check decodes only a few batches: score them against their own references.
         bleu, _ = corpus_bleu([self.detokenize(decoded[i]) for i in order], [self.val_references[i] for i in order])
         self.log("val/bleu", bleu, prog_bar=True, sync_dist=False)  # identical on every rank
+        # For learning curves against time (nmt.compare): the moment this validation finished.
+        self.log("val/wall_time_s", self.elapsed_seconds(), sync_dist=False)
         self._val_hyps = []
 
     def configure_optimizers(self) -> Any:
@@ -102,9 +115,11 @@ class Seq2SeqModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["train_tokens"] = self.train_tokens
+        checkpoint["elapsed_seconds"] = self.elapsed_seconds()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.train_tokens = int(checkpoint.get("train_tokens", 0))
+        self.elapsed_before = float(checkpoint.get("elapsed_seconds", 0.0))
 
 
 def _gather(items: list[Any]) -> list[Any]:

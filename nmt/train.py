@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger, Logger
 
-from nmt.checkpoint import CheckpointError, build_model, load_weights
+from nmt.checkpoint import CheckpointError, average_checkpoints, build_model, checkpoint_pool, load_weights
 from nmt.corpora.base import CorpusError
 from nmt.data import TranslationDataModule
 from nmt.evaluate import score_hypotheses, write_json
@@ -107,12 +107,58 @@ def _check_accelerator(trainer_cfg: DictConfig) -> None:
 def _check_before_training(cfg: DictConfig, run_dir: Path) -> DecodeSettings:
     """Fail now, not after hours of training, on what can be checked up front."""
     _check_accelerator(cfg.trainer)
+    average = cfg.checkpoint.get("average", 0)
+    if average > cfg.checkpoint.keep_last:
+        raise ValueError(
+            f"checkpoint.average={average} but checkpoint.keep_last={cfg.checkpoint.keep_last}: "
+            f"keep at least as many epoch checkpoints as you average (checkpoint.keep_last={average})"
+        )
     test_decode = DecodeSettings(**OmegaConf.to_container(cfg.decode, resolve=True))
     (run_dir / "hypotheses").mkdir(parents=True, exist_ok=True)
     probe = run_dir / ".write-test"
     probe.write_text("ok")
     probe.unlink()
     return test_decode
+
+
+def choose_test_weights(
+    cfg: DictConfig, run_dir: Path, best_path: Path, best_bleu: float, model, dm: TranslationDataModule
+) -> tuple[dict, dict]:
+    """The weights to test: the best checkpoint, or the mean of the last ``checkpoint.average`` epoch
+    checkpoints when that scores a higher val BLEU (same greedy decoding as during training).
+
+    The choice is made on the validation split only; returns the weights and a record of the choice.
+    """
+    best = load_weights(best_path)
+    score = round(best_bleu, 2) if best_bleu != float("-inf") else None
+    choice = {"checkpoint": _relative(best_path, run_dir), "val_bleu": score, "averaged": []}
+    n = cfg.checkpoint.get("average", 0)
+    pool = checkpoint_pool("best", run_dir)
+    if n < 2 or len(pool) < n:
+        if n >= 2:
+            log.warning("checkpoint.average=%d: only %d epoch checkpoints written; testing the best one", n, len(pool))
+        return best, choice
+    averaged = pool[-n:]
+    model.load_state_dict(average_checkpoints(averaged))
+    val_decode = DecodeSettings(**OmegaConf.to_container(cfg.val_decode, resolve=True))
+    _, val = score_hypotheses(
+        model, dm.dataloader("val", shard=False), dm.references("val"), dm.vocab.decode_tgt, val_decode
+    )
+    record = {"val_bleu": val["bleu"], "files": [_relative(p, run_dir) for p in averaged]}
+    log.info("val BLEU: best checkpoint %.2f, average of the last %d %.2f", best_bleu, n, val["bleu"])
+    if val["bleu"] > best_bleu:
+        return model.state_dict(), {
+            "checkpoint": f"average of {n}",
+            "val_bleu": val["bleu"],
+            "averaged": record["files"],
+            "best": choice,
+        }
+    choice["average_val_bleu"] = record
+    return best, choice
+
+
+def _relative(path: Path, run_dir: Path) -> str:
+    return str(path.relative_to(run_dir)) if path.is_relative_to(run_dir) else str(path)
 
 
 def train(cfg: DictConfig, run_dir: str | Path) -> dict:
@@ -158,7 +204,9 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
         return {}
 
     best_path = Path(best_cb.best_model_path) if best_cb.best_model_path else run_dir / "checkpoints" / "last.ckpt"
-    model.load_state_dict(load_weights(best_path))
+    best_bleu = float(best_cb.best_model_score) if best_cb.best_model_score is not None else float("-inf")
+    weights, tested = choose_test_weights(cfg, run_dir, best_path, best_bleu, model, dm)
+    model.load_state_dict(weights)
     hyps, test = score_hypotheses(
         model, dm.dataloader("test", shard=False), dm.references("test"), dm.vocab.decode_tgt, test_decode
     )
@@ -181,7 +229,8 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
         },
         "val": {"bleu": round(float(best_cb.best_model_score or 0.0), 2), "metric": cfg.checkpoint.monitor},
         "test": test,
-        "best_checkpoint": str(best_path.relative_to(run_dir)) if best_path.is_relative_to(run_dir) else str(best_path),
+        "best_checkpoint": _relative(best_path, run_dir),
+        "tested_weights": tested,
         "data_fingerprint": dm.ids_fingerprint(),
         "hardware": {
             "platform": platform.platform(),
@@ -195,7 +244,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
     write_json(run_dir / "results.json", results)
     print(
         f"test BLEU {test['bleu']:.2f} chrF {test['chrf']:.2f} ({cfg.model.name}, {cfg.data.name} "
-        f"{cfg.data.src_lang}-{cfg.data.tgt_lang}, {best_path.name})\n  {test['signature']['bleu']}\n"
+        f"{cfg.data.src_lang}-{cfg.data.tgt_lang}, {tested['checkpoint']})\n  {test['signature']['bleu']}\n"
         f"  {test['signature']['chrf']}\n  results: {run_dir / 'results.json'}"
     )
     return results

@@ -39,3 +39,43 @@ def test_run_folder_reloads(transformer_run):
     run = load_run(transformer_run)
     assert not run.model.training
     assert run.vocab.pad_id == run.model.pad_id == 0
+
+
+def test_val_wall_time_is_logged_at_every_validation(rnn_run):
+    import csv
+
+    rows = [r for r in csv.DictReader((rnn_run / "metrics.csv").open()) if r.get("val/bleu")]
+    walls = [float(r["val/wall_time_s"]) for r in rows]
+    assert len(walls) == 20  # one per epoch
+    assert all(b > a for a, b in zip(walls, walls[1:], strict=False)) and walls[0] > 0
+    results = json.loads((rnn_run / "results.json").read_text())
+    assert walls[-1] <= results["train"]["wall_time_s"]
+
+
+def test_averaging_more_checkpoints_than_kept_fails_before_training(reverse_corpus, cache_dir, tmp_path):
+    from conftest import compose_train, tiny_overrides
+
+    from nmt.train import train
+
+    cfg = compose_train([*tiny_overrides(reverse_corpus, cache_dir, "rnn"), "checkpoint.average=4"])
+    with pytest.raises(ValueError, match=r"checkpoint.average=4 but checkpoint.keep_last=3"):
+        train(cfg, tmp_path / "run")
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_checkpoint_average_is_tested_only_when_its_val_bleu_is_higher(reverse_corpus, cache_dir, tmp_path):
+    from conftest import compose_train, tiny_overrides
+
+    from nmt.train import train
+
+    overrides = [*tiny_overrides(reverse_corpus, cache_dir, "rnn"), "trainer.max_epochs=6", "checkpoint.average=3"]
+    results = train(compose_train(overrides), tmp_path)
+    tested = results["tested_weights"]
+    if tested["averaged"]:  # the average won on the validation split
+        assert tested["checkpoint"] == "average of 3" and len(tested["averaged"]) == 3
+        assert tested["val_bleu"] > tested["best"]["val_bleu"]
+        assert [f.split("-")[0] for f in tested["averaged"]] == ["epoch003", "epoch004", "epoch005"]
+    else:
+        assert tested["checkpoint"] == results["best_checkpoint"]
+        assert tested["average_val_bleu"]["val_bleu"] <= tested["val_bleu"]
+        assert len(tested["average_val_bleu"]["files"]) == 3

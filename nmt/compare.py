@@ -1,0 +1,458 @@
+"""``python -m nmt.compare``: one report comparing models trained on the same data and tokenisation.
+
+Usage::
+
+    python -m nmt.train -m model=rnn,transformer         # multirun/toy-en-de/<time>/{rnn-0,transformer-1}
+    python -m nmt.compare multirun/toy-en-de/<time>       # -> multirun/toy-en-de/<time>/compare/
+    python -m nmt.compare runs/a runs/b --out report --html
+
+Every argument is a run folder (it holds ``results.json``) or a folder searched for run folders, such
+as a multirun folder. Runs whose data or tokenisation differ (``data_fingerprint`` in
+``results.json``) are refused: their scores are not comparable.
+
+The report folder (``--out``; default ``<the folder given>/compare`` or ``compare/`` beside the runs)
+gets ``report.md`` (``report.html`` with ``--html``), ``comparison.json``, ``learning_curves.png``
+(val BLEU against step and against wall time) and ``heatmaps.png`` (the same test sentences,
+teacher-forced on their references, one column per model). Decoding speed is measured here, in one
+process, greedy and with each run's own test beam, so the models are timed under the same load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import html
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from omegaconf import OmegaConf
+
+from nmt.api import Translator
+from nmt.checkpoint import CheckpointError, LoadedRun, load_run
+from nmt.corpora.base import CorpusError
+from nmt.evaluate import load_eval_set, write_json
+from nmt.figures import attention_heatmap, learning_curves, save_figure
+from nmt.metrics import score_texts
+from nmt.plot import teacher_forced
+from nmt.search import DecodeSettings
+
+
+class CompareError(ValueError):
+    """Runs that cannot be compared, or folders that are not runs; the message says which and why."""
+
+
+# --------------------------------------------------------------------------- finding and checking runs
+
+
+@dataclass
+class Run:
+    """One finished run folder: its ``results.json`` and its validation curve from ``metrics.csv``."""
+
+    path: Path
+    results: dict
+    label: str = ""
+    # (step, wall seconds or None, val BLEU) after each validation, in training order.
+    curve: list[tuple[int, float | None, float]] = field(default_factory=list)
+
+    @property
+    def model(self) -> str:
+        return str(self.results.get("model", self.path.name))
+
+
+def find_runs(paths: Sequence[str | Path]) -> list[Path]:
+    """Run folders: each path that holds ``results.json``, else every run folder found below it."""
+    found: list[Path] = []
+    for given in paths:
+        path = Path(given).expanduser()
+        if not path.is_dir():
+            raise CompareError(f"{path}: no such folder; pass run folders of nmt.train or a multirun folder")
+        if (path / "results.json").is_file():
+            found.append(path)
+            continue
+        below = sorted(p.parent for p in path.rglob("results.json") if "compare" not in p.parent.parts)
+        if not below:
+            unfinished = sorted(p.parent for p in path.rglob("config.yaml") if (p.parent / "checkpoints").is_dir())
+            hint = f" ({len(unfinished)} run(s) without results.json: training did not finish)" if unfinished else ""
+            raise CompareError(f"{path}: no finished run folder (with results.json) in it{hint}; train first")
+        found.extend(below)
+    unique = list({p.resolve(): p for p in reversed(found)}.values())[::-1]  # first spelling of each folder
+    if len(unique) < 2:
+        where = ", ".join(map(str, paths))
+        raise CompareError(f"found {len(unique)} run folder(s) in {where}; compare needs two or more")
+    return unique
+
+
+def read_curve(metrics_csv: Path) -> list[tuple[int, float | None, float]]:
+    """(step, wall seconds, val BLEU) of every validation logged in a run's ``metrics.csv``.
+
+    The wall time is None for runs trained before ``val/wall_time_s`` was logged.
+    """
+    if not metrics_csv.is_file():
+        return []
+    points = []
+    with metrics_csv.open(newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            if row.get("val/bleu"):
+                wall = row.get("val/wall_time_s")
+                points.append((int(row["step"]), float(wall) if wall else None, float(row["val/bleu"])))
+    return points
+
+
+def load_runs(paths: Sequence[Path]) -> list[Run]:
+    runs = []
+    for path in paths:
+        try:
+            results = json.loads((path / "results.json").read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise CompareError(f"{path / 'results.json'}: unreadable ({err}); re-run nmt.train for this run") from None
+        runs.append(Run(path, results, curve=read_curve(path / "metrics.csv")))
+    models = [r.model for r in runs]
+    for run in runs:  # the model name, or the folder name when two runs share a model
+        run.label = run.model if models.count(run.model) == 1 else f"{run.model} ({run.path.name})"
+    return runs
+
+
+def _data_summary(run: Run) -> str:
+    r = run.results
+    vocab = r.get("config", {}).get("data", {}).get("vocab", {})
+    vocab_text = ", ".join(f"{k}={v}" for k, v in vocab.items()) or "vocab unknown"
+    fingerprint = str(r.get("data_fingerprint", "none"))[:12]
+    pair = f"{r.get('src_lang')}-{r.get('tgt_lang')}"
+    return f"{run.path}: {r.get('data')} {pair}, {vocab_text}, fingerprint {fingerprint}"
+
+
+def check_comparable(runs: Sequence[Run]) -> None:
+    """Refuse runs trained on different data or tokenisation (their ``data_fingerprint`` differs)."""
+    fingerprints = {r.results.get("data_fingerprint") for r in runs}
+    if None in fingerprints:
+        missing = [str(r.path) for r in runs if r.results.get("data_fingerprint") is None]
+        raise CompareError(f"no data_fingerprint in results.json of {', '.join(missing)}; re-run nmt.train for it")
+    if len(fingerprints) > 1:
+        details = "; ".join(_data_summary(r) for r in runs)
+        raise CompareError(
+            f"these runs differ in data or tokenisation, so their scores are not comparable: {details}. "
+            "Train them with the same data config (e.g. python -m nmt.train -m model=rnn,transformer)"
+        )
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def _load_tested(run: Run, data_root: str | None) -> tuple[LoadedRun, list[str], list[str]]:
+    """The weights the run's test score came from (best or averaged) and its test split."""
+    tested = run.results.get("tested_weights", {})
+    averaged = tested.get("averaged") or []
+    if averaged:
+        loaded = load_run(run.path, averaged, average=len(averaged))
+    else:
+        loaded = load_run(run.path, run.results.get("best_checkpoint", "best"))
+    cfg = OmegaConf.create({"split": "test", "data": {"root": data_root}})
+    _, sources, references = load_eval_set(loaded, cfg)
+    return loaded, sources, references
+
+
+def measure_decoding(
+    loaded: LoadedRun, sources: list[str], references: list[str], beam: DecodeSettings, max_tokens: int = 4096
+) -> dict[str, dict]:
+    """Greedy and beam decoding of the test sources: sentences/s and the scores of each."""
+    translator = Translator.from_run(loaded)
+    out = {}
+    for name, settings in (("greedy", DecodeSettings(strategy="greedy")), ("beam", beam)):
+        start = time.perf_counter()
+        texts = [r[0].text for r in translator.decode(sources, settings, max_tokens)]
+        seconds = time.perf_counter() - start
+        out[name] = {
+            **score_texts(texts, references),
+            "decode": asdict(settings),
+            "sentences": len(texts),
+            "wall_time_s": round(seconds, 2),
+            "sentences_per_s": round(len(texts) / max(seconds, 1e-9), 2),
+        }
+    return out
+
+
+def cross_attention_panel(weights: np.ndarray) -> tuple[np.ndarray, str]:
+    """One (T, S) matrix per model: Bahdanau's α, or the Transformer's last layer averaged over heads.
+
+    Shapes: weights (L, h, T, S) -> (T, S).
+    """
+    L, h = weights.shape[:2]
+    if (L, h) == (1, 1):
+        return weights[0, 0], "additive attention α"
+    return weights[-1].mean(axis=0), f"cross-attention, layer {L}, mean of {h} heads"
+
+
+def heatmap_figure(
+    panels: Sequence[Sequence[tuple[str, np.ndarray, list[str], list[str]]]],
+) -> Figure:
+    """Rows of sentences, one column per model; each panel (title, (T, S) weights, source, target labels)."""
+    rows, cols = len(panels), len(panels[0])
+    S = max(len(p[2]) for row in panels for p in row)
+    T = max(len(p[3]) for row in panels for p in row)
+    width = cols * min(max(3.5, 1.0 + 0.3 * S), 9.0) + 1.0
+    height = rows * min(max(2.8, 1.2 + 0.28 * T), 8.0)
+    fig = Figure(figsize=(width, height), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for r, row in enumerate(panels):
+        for c, (title, weights, src, tgt) in enumerate(row):
+            attention_heatmap(weights, src, tgt, title=title, ax=axes[r, c], colorbar=False)
+    fig.colorbar(axes[0, 0].images[0], ax=axes, shrink=0.5, label="attention weight")
+    return fig
+
+
+def curves_figure(runs: Sequence[Run]) -> Figure:
+    """Val BLEU against step (left) and against wall time (right), one line per run."""
+    fig = Figure(figsize=(11.0, 4.0), layout="constrained")
+    by_step, by_time = fig.subplots(1, 2)
+    learning_curves({r.label: [(s, b) for s, _, b in r.curve] for r in runs}, xlabel="step", ax=by_step)
+    longest = max((w for r in runs for _, w, _ in r.curve if w is not None), default=0.0)
+    unit, scale = ("min", 60.0) if longest > 300 else ("s", 1.0)
+    timed = {r.label: [(w / scale, b) for _, w, b in r.curve if w is not None] for r in runs}
+    learning_curves(timed, xlabel=f"training wall time ({unit}, validation included)", ax=by_time)
+    if not all(timed.values()):
+        by_time.set_title("runs without val/wall_time_s in metrics.csv are left out", fontsize=8)
+    return fig
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def _fmt(x: Any, digits: int = 2) -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, float):
+        return f"{x:,.{digits}f}"
+    if isinstance(x, int):
+        return f"{x:,}"
+    return str(x)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    return f"{seconds:.0f} s" if seconds < 300 else f"{seconds / 60:.1f} min"
+
+
+def table_rows(runs: Sequence[Run], decoding: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
+    """The comparison table: a header and one row per run."""
+    header = [
+        "model", "parameters", "train time", "train tokens/s", "steps / epochs", "best val BLEU",
+        "test BLEU", "test BLEU (lc)", "test chrF", "tested weights", "greedy BLEU", "greedy sent/s",
+        "beam sent/s",
+    ]  # fmt: skip
+    rows = []
+    for run in runs:
+        r, dec = run.results, decoding.get(run.label, {})
+        train, test = r.get("train", {}), r.get("test", {})
+        beam = test.get("decode", {})
+        beam_name = f"beam {beam.get('beam_size')}" if beam.get("strategy") == "beam" else beam.get("strategy", "?")
+        rows.append([
+            run.label,
+            _fmt(r.get("params")),
+            _duration(train.get("wall_time_s")),
+            _fmt(train.get("tokens_per_s"), 0),
+            f"{_fmt(train.get('steps'))} / {_fmt(train.get('epochs'))}",
+            _fmt(r.get("val", {}).get("bleu")),
+            f"{_fmt(test.get('bleu'))} ({beam_name})",
+            _fmt(test.get("bleu_lc")),
+            _fmt(test.get("chrf")),
+            str(r.get("tested_weights", {}).get("checkpoint", r.get("best_checkpoint", "?"))),
+            _fmt(dec.get("greedy", {}).get("bleu")),
+            _fmt(dec.get("greedy", {}).get("sentences_per_s"), 1),
+            _fmt(dec.get("beam", {}).get("sentences_per_s"), 1),
+        ])  # fmt: skip
+    return header, rows
+
+
+def _signatures(runs: Sequence[Run]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for run in runs:
+        for metric, sig in run.results.get("test", {}).get("signature", {}).items():
+            out.setdefault(metric, [])
+            if sig not in out[metric]:
+                out[metric].append(sig)
+    return out
+
+
+def _provenance(run: Run) -> list[str]:
+    r = run.results
+    hw = r.get("hardware", {})
+    test = r.get("test", {})
+    return [
+        f"run folder `{run.path}`; config `{run.path / 'config.yaml'}`",
+        f"tested weights: {r.get('tested_weights', {}).get('checkpoint', r.get('best_checkpoint'))}",
+        f"test decoding: {json.dumps(test.get('decode', {}))}",
+        f"hardware: {hw.get('platform')}, {hw.get('cpus')} CPUs, {hw.get('threads')} torch threads, "
+        f"{hw.get('accelerator')}",
+    ]
+
+
+def markdown_report(runs: Sequence[Run], decoding: dict[str, dict], meta: dict) -> str:
+    header, rows = table_rows(runs, decoding)
+    first = runs[0].results
+    lines = [
+        f"# {' vs '.join(r.label for r in runs)}: {first.get('data')} {first.get('src_lang')}→{first.get('tgt_lang')}",
+        "",
+        f"Same data and tokenisation (fingerprint `{str(first.get('data_fingerprint'))[:16]}…`). Test split "
+        f"scores from each run's `results.json`; greedy BLEU and decoding speed measured by `nmt.compare` "
+        f"on {meta['sentences']} test sentences, {meta['threads']} torch thread(s), one model at a time.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+        *("| " + " | ".join(row) + " |" for row in rows),
+        "",
+        "sacreBLEU signatures:",
+        "",
+    ]
+    for metric, sigs in _signatures(runs).items():
+        warn = " **(differ: these scores are not comparable)**" if len(sigs) > 1 else ""
+        lines.append(f"- {metric}: " + "; ".join(f"`{s}`" for s in sigs) + warn)
+    lines += ["", "![learning curves](learning_curves.png)", ""]
+    if meta.get("heatmaps"):
+        lines += [
+            "Attention on the same test sentences, teacher-forced on the reference "
+            f"(sentences {', '.join(map(str, meta['sentences_shown']))} of the test split):",
+            "",
+            "![attention heatmaps](heatmaps.png)",
+            "",
+        ]
+    lines += ["## Runs", ""]
+    for run in runs:
+        lines += [f"**{run.label}**", "", *(f"- {p}" for p in _provenance(run)), ""]
+    lines += [f"Written by `{meta['command']}`.", ""]
+    return "\n".join(lines)
+
+
+def html_report(runs: Sequence[Run], decoding: dict[str, dict], meta: dict) -> str:
+    header, rows = table_rows(runs, decoding)
+    esc = html.escape
+    table = "<table>\n<tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>\n"
+    table += "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>\n" for row in rows) + "</table>"
+    sigs = "".join(
+        f"<li>{esc(m)}: " + "; ".join(f"<code>{esc(s)}</code>" for s in ss) + "</li>"
+        for m, ss in _signatures(runs).items()
+    )
+    runs_html = "".join(
+        f"<h3>{esc(r.label)}</h3><ul>" + "".join(f"<li>{esc(p)}</li>" for p in _provenance(r)) + "</ul>" for r in runs
+    )
+    first = runs[0].results
+    title = f"{' vs '.join(r.label for r in runs)}: {first.get('data')} {first.get('src_lang')}→{first.get('tgt_lang')}"
+    heat = '<img src="heatmaps.png" alt="attention heatmaps">' if meta.get("heatmaps") else ""
+    return (
+        f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{esc(title)}</title>"
+        "<style>body{font-family:sans-serif;max-width:80em;margin:2em auto}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}img{max-width:100%}</style></head>\n"
+        f"<body><h1>{esc(title)}</h1>\n{table}\n<p>sacreBLEU signatures:</p><ul>{sigs}</ul>\n"
+        f'<img src="learning_curves.png" alt="learning curves">\n{heat}\n{runs_html}\n'
+        f"<p>Written by <code>{esc(meta['command'])}</code>.</p></body></html>\n"
+    )
+
+
+def default_out(paths: Sequence[str | Path], runs: Sequence[Path]) -> Path:
+    """``<folder>/compare`` for one folder of runs, else ``compare/`` in the runs' common parent."""
+    if len(paths) == 1 and not (Path(paths[0]) / "results.json").is_file():
+        return Path(paths[0]) / "compare"
+    return Path(os.path.commonpath([p.parent.resolve() for p in runs])) / "compare"
+
+
+def compare(
+    paths: Sequence[str | Path],
+    out: str | Path | None = None,
+    sentences: Sequence[int] = (0, 1, 2),
+    decode: bool = True,
+    decode_sentences: int | None = None,
+    data_root: str | None = None,
+    html_too: bool = False,
+    command: str = "nmt.compare",
+) -> dict:
+    """Compare finished runs; write the report folder and return what ``comparison.json`` holds."""
+    found = find_runs(paths)
+    runs = load_runs(found)
+    check_comparable(runs)
+    out_dir = Path(out) if out else default_out(paths, found)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    decoding: dict[str, dict] = {}
+    heat_rows: list[list[tuple[str, np.ndarray, list[str], list[str]]]] = [[] for _ in sentences]
+    n_decoded = 0
+    shown: list[int] = []
+    for run in runs:
+        if not decode and not sentences:
+            break
+        loaded, sources, references = _load_tested(run, data_root)
+        shown = [i for i in sentences if 0 <= i < len(sources)]
+        if len(shown) != len(sentences):
+            raise CompareError(f"sentences {list(sentences)}: the test split has {len(sources)} sentences")
+        if decode:
+            n = len(sources) if decode_sentences is None else min(decode_sentences, len(sources))
+            beam = DecodeSettings(**run.results["test"]["decode"])
+            decoding[run.label] = measure_decoding(loaded, sources[:n], references[:n], beam)
+            n_decoded = n
+        if shown:
+            targets = loaded.vocab.encode_tgt([references[i] for i in shown])
+            chosen = [sources[i] for i in shown]
+            atts = teacher_forced(loaded.model, loaded.vocab, chosen, targets, self_attention=False)
+            for row, att in zip(heat_rows, atts, strict=True):
+                weights, what = cross_attention_panel(att.cross)
+                row.append((f"{run.label}: {what}", weights, att.src_pieces, att.tgt_pieces))
+
+    save_figure(curves_figure(runs), out_dir / "learning_curves.png")
+    if shown:
+        save_figure(heatmap_figure(heat_rows), out_dir / "heatmaps.png")
+    meta = {
+        "command": command,
+        "threads": torch.get_num_threads(),
+        "sentences": n_decoded,
+        "heatmaps": bool(shown),
+        "sentences_shown": shown,
+    }
+    (out_dir / "report.md").write_text(markdown_report(runs, decoding, meta), encoding="utf-8")
+    if html_too:
+        (out_dir / "report.html").write_text(html_report(runs, decoding, meta), encoding="utf-8")
+    summary = {
+        "runs": [{"label": r.label, "path": str(r.path), "results": r.results, "curve": r.curve} for r in runs],
+        "decoding": decoding,
+        "meta": meta,
+        "out": str(out_dir),
+    }
+    write_json(out_dir / "comparison.json", summary)
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m nmt.compare", description=__doc__.split("\n\n")[0])
+    parser.add_argument("paths", nargs="+", help="run folders of nmt.train, or folders holding them (a multirun)")
+    parser.add_argument("--out", help="report folder (default: <folder>/compare, or compare/ beside the runs)")
+    parser.add_argument("--html", action="store_true", help="also write report.html")
+    parser.add_argument(
+        "--sentences", type=int, nargs="*", default=[0, 1, 2], help="test sentences to draw (none: no heatmaps)"
+    )
+    parser.add_argument("--no-decode", action="store_true", help="skip the greedy/beam speed measurement")
+    parser.add_argument("--decode-sentences", type=int, help="time decoding on the first N test sentences only")
+    parser.add_argument("--threads", type=int, help="torch threads for decoding (default: torch's choice)")
+    parser.add_argument("--data-root", help="where the corpus lives now (data.root), e.g. ../shared/data/multi30k")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    command = "python -m nmt.compare " + " ".join(sys.argv[1:] if argv is None else argv)
+    try:
+        summary = compare(
+            args.paths, args.out, args.sentences, not args.no_decode, args.decode_sentences, args.data_root,
+            args.html, command,
+        )  # fmt: skip
+    except (CompareError, CheckpointError, CorpusError, OSError) as err:
+        raise SystemExit(f"nmt.compare: error: {err}") from None
+    print(Path(summary["out"]) / "report.md")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""python -m nmt.compare: the side-by-side report of runs on the same data."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import tiny_overrides
+
+from nmt.compare import CompareError, compare, main
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _is_png(path: Path) -> bool:
+    return path.is_file() and path.read_bytes()[:8] == PNG and path.stat().st_size > 5000
+
+
+def test_report_of_two_models(transformer_run, rnn_run, tmp_path):
+    summary = compare([transformer_run, rnn_run], out=tmp_path / "report", sentences=[0, 3], html_too=True)
+    out = tmp_path / "report"
+    for name in ("learning_curves.png", "heatmaps.png"):
+        assert _is_png(out / name), name
+    report = (out / "report.md").read_text(encoding="utf-8")
+    html = (out / "report.html").read_text(encoding="utf-8")
+    for run in (transformer_run, rnn_run):
+        results = json.loads((run / "results.json").read_text())
+        row = next(line for line in report.splitlines() if line.startswith(f"| {results['model']} |"))
+        assert f"{results['params']:,}" in row and f"{results['test']['bleu']:.2f} (beam 3)" in row
+        assert results["test"]["signature"]["bleu"] in report and results["test"]["signature"]["chrf"] in report
+        assert str(run) in report and f"<td>{results['model']}</td>" in html
+        # compare decodes the test split again with the run's beam: it must reproduce the run's score
+        decoding = summary["decoding"][results["model"]]
+        assert decoding["beam"]["bleu"] == results["test"]["bleu"]
+        assert decoding["greedy"]["sentences"] == decoding["beam"]["sentences"] == 24
+        assert decoding["greedy"]["sentences_per_s"] > 0
+    assert "![attention heatmaps](heatmaps.png)" in report and "sentences 0, 3 of the test split" in report
+    curves = {r["label"]: r["curve"] for r in summary["runs"]}
+    assert len(curves["transformer"]) == 40 and len(curves["rnn"]) == 20  # one point per validation
+    assert all(wall is not None for _, wall, _ in curves["rnn"])
+
+
+def test_runs_on_different_data_are_refused(transformer_run, rnn_run, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(rnn_run, other)
+    results = json.loads((other / "results.json").read_text())
+    results["data_fingerprint"] = "0" * 64
+    (other / "results.json").write_text(json.dumps(results))
+    with pytest.raises(CompareError, match="differ in data or tokenisation") as err:
+        compare([transformer_run, other], out=tmp_path / "report", decode=False, sentences=[])
+    assert str(other) in str(err.value) and "000000000000" in str(err.value)
+    assert not (tmp_path / "report" / "report.md").exists()
+
+
+def test_folder_errors_are_one_line(transformer_run, tmp_path, capsys):
+    with pytest.raises(SystemExit, match="no finished run folder"):
+        main([str(tmp_path)])
+    with pytest.raises(SystemExit, match="compare needs two or more"):
+        main([str(transformer_run)])
+    with pytest.raises(SystemExit, match="no such folder"):
+        main([str(tmp_path / "missing"), str(transformer_run)])
+
+
+def test_multirun_trains_both_models_then_compares(reverse_corpus, cache_dir, tmp_path):
+    """The README's two commands: a Hydra multirun over both models, then one report of the sweep."""
+    keep = ("data", "cache_dir", "trainer.enable_progress_bar")
+    shared = [o for o in tiny_overrides(reverse_corpus, cache_dir, "rnn") if o.startswith(keep)]
+    sweep = tmp_path / "sweep"
+    env = {"PATH": str(Path(sys.executable).parent), "OMP_NUM_THREADS": "1", "HOME": str(tmp_path)}
+    trained = subprocess.run(
+        [sys.executable, "-m", "nmt.train", "-m", "model=rnn,transformer", *shared, "trainer.max_epochs=2",
+         "decode=greedy", "heatmaps.enabled=false", "threads=1", f"hydra.sweep.dir={sweep}"],
+        capture_output=True, text=True, env=env, cwd=Path(__file__).parents[1],
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    runs = sorted(p.parent for p in sweep.glob("*/results.json"))
+    assert [p.name for p in runs] == ["0-rnn", "1-transformer"]
+    results = [json.loads((p / "results.json").read_text()) for p in runs]
+    assert results[0]["data_fingerprint"] == results[1]["data_fingerprint"]
+    assert results[0]["config"]["seed"] == results[1]["config"]["seed"]
+    done = subprocess.run(
+        [sys.executable, "-m", "nmt.compare", str(sweep), "--decode-sentences", "5", "--sentences", "1"],
+        check=True, capture_output=True, text=True, env=env, cwd=Path(__file__).parents[1],
+    )  # fmt: skip
+    assert done.stdout.strip() == str(sweep / "compare" / "report.md")
+    report = (sweep / "compare" / "report.md").read_text(encoding="utf-8")
+    assert "| rnn |" in report and "| transformer |" in report and "on 5 test sentences" in report
+    assert _is_png(sweep / "compare" / "heatmaps.png")
