@@ -260,7 +260,7 @@ def table_rows(runs: Sequence[Run], decoding: dict[str, dict]) -> tuple[list[str
             _fmt(r.get("params")),
             _duration(train.get("wall_time_s")),
             _fmt(train.get("tokens_per_s"), 0),
-            f"{_fmt(train.get('steps'))} / {_fmt(train.get('epochs'))}",
+            f"{_fmt(train.get('steps'))} / {_fmt(train.get('epochs_done', train.get('epochs')))}",
             _fmt(r.get("val", {}).get("bleu")),
             f"{_fmt(test.get('bleu'))} ({beam_name})",
             _fmt(test.get("bleu_lc")),

@@ -157,6 +157,14 @@ def choose_test_weights(
     return best, choice
 
 
+def _epochs_done(trainer: pl.Trainer) -> float | None:
+    """Optimiser steps as a fraction of an epoch's batches, e.g. 14.01 when a time limit stopped training."""
+    per_epoch = trainer.num_training_batches
+    if not per_epoch or per_epoch == float("inf"):
+        return None
+    return round(trainer.global_step / per_epoch, 2)
+
+
 def _relative(path: Path, run_dir: Path) -> str:
     return str(path.relative_to(run_dir)) if path.is_relative_to(run_dir) else str(path)
 
@@ -223,7 +231,8 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
         "train": {
             "wall_time_s": round(wall, 1),
             "steps": trainer.global_step,
-            "epochs": trainer.current_epoch,
+            "epochs": trainer.current_epoch,  # epochs started (a time limit may stop one early)
+            "epochs_done": _epochs_done(trainer),
             "target_tokens": module.train_tokens,
             "tokens_per_s": round(module.train_tokens / max(wall, 1e-9), 1),
         },

@@ -15,6 +15,7 @@ def test_train_writes_a_complete_run_folder(fixture, request):
         assert key in results
     assert results["model"] == fixture.removesuffix("_run")
     assert results["train"]["steps"] > 0 and results["train"]["wall_time_s"] > 0
+    assert results["train"]["epochs_done"] == float(results["train"]["epochs"])  # no time limit: whole epochs
     test = results["test"]
     assert 0 <= test["bleu"] <= 100 and 0 <= test["chrf"] <= 100
     assert test["signature"]["bleu"].startswith("nrefs:1|case:mixed")
