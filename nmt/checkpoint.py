@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -170,6 +171,21 @@ def average_checkpoints(paths: Sequence[str | Path]) -> dict[str, torch.Tensor]:
     return {k: (v / n).to(reference[k].dtype) if reference[k].is_floating_point() else v for k, v in total.items()}
 
 
+def tested_weights(run_dir: Path) -> tuple[str | list[str], int]:
+    """What ``results.json`` says the test split was scored with: (checkpoint, average) for ``load_run``."""
+    path = run_dir / "results.json"
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise CheckpointError(
+            f"{path}: unreadable ({type(err).__name__}); checkpoint=tested needs a finished run: use best or last"
+        ) from None
+    averaged = results.get("tested_weights", {}).get("averaged") or []
+    if averaged:
+        return list(averaged), len(averaged)
+    return str(results.get("best_checkpoint", "best")), 0
+
+
 def load_run(
     run_dir: str | Path, checkpoint: str | Sequence[str] = "best", device: str = "cpu", average: int = 0
 ) -> LoadedRun:
@@ -177,8 +193,9 @@ def load_run(
 
     Args:
         run_dir: a folder written by ``nmt.train``.
-        checkpoint: ``best``, ``last`` or a path; with ``average``, also a folder, a glob pattern
-            or a list of files (see ``checkpoint_pool``).
+        checkpoint: ``best``, ``last``, ``tested`` (the weights nmt.train scored on the test split:
+            the best checkpoint or the average it chose) or a path; with ``average``, also a folder,
+            a glob pattern or a list of files (see ``checkpoint_pool``).
         device: where to put the model ("cpu", "cuda", ...).
         average: when N > 0, load the mean weights of the N most recent checkpoints.
     """
@@ -186,6 +203,10 @@ def load_run(
     cfg_path = run_dir / "config.yaml"
     if not cfg_path.is_file():
         raise CheckpointError(f"{cfg_path}: missing; run=… must be a run folder written by nmt.train")
+    if isinstance(checkpoint, str) and checkpoint == "tested":
+        if average:
+            raise ValueError(f"checkpoint=tested already says whether to average: drop average={average}")
+        checkpoint, average = tested_weights(run_dir)
     if average < 0:
         raise ValueError(f"average={average}: give the number of checkpoints to average (0 = no averaging)")
     cfg = OmegaConf.load(cfg_path)

@@ -149,12 +149,7 @@ def check_comparable(runs: Sequence[Run]) -> None:
 
 def _load_tested(run: Run, data_root: str | None) -> tuple[LoadedRun, list[str], list[str]]:
     """The weights the run's test score came from (best or averaged) and its test split."""
-    tested = run.results.get("tested_weights", {})
-    averaged = tested.get("averaged") or []
-    if averaged:
-        loaded = load_run(run.path, averaged, average=len(averaged))
-    else:
-        loaded = load_run(run.path, run.results.get("best_checkpoint", "best"))
+    loaded = load_run(run.path, "tested")
     cfg = OmegaConf.create({"split": "test", "data": {"root": data_root}})
     _, sources, references = load_eval_set(loaded, cfg)
     return loaded, sources, references

@@ -174,3 +174,24 @@ def test_the_command_writes_only_its_outputs_and_prints_one_line(run_copy, tmp_p
 
     bad = subprocess.run([*cmd[:3], f"run={run_copy}", "split=nope"], cwd=cwd, capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "known: train, val, test" in bad.stderr
+
+
+def test_checkpoint_tested_loads_what_train_scored(run_copy):
+    results = json.loads((run_copy / "results.json").read_text())
+    run = load_run(run_copy, "tested")  # this run tested its best checkpoint
+    assert run.checkpoint == run_copy / results["best_checkpoint"] and run.averaged == []
+    epochs = sorted((run_copy / "checkpoints").glob("epoch*.ckpt"))[-2:]
+    results["tested_weights"] = {
+        "checkpoint": "average of 2",
+        "averaged": [str(p.relative_to(run_copy)) for p in epochs],
+    }
+    (run_copy / "results.json").write_text(json.dumps(results))
+    run = load_run(run_copy, "tested")
+    assert run.averaged == epochs
+    expected = average_checkpoints(epochs)
+    assert all(torch.equal(v, expected[k]) for k, v in run.model.state_dict().items())
+    with pytest.raises(ValueError, match="drop average=2"):
+        load_run(run_copy, "tested", average=2)
+    (run_copy / "results.json").unlink()
+    with pytest.raises(CheckpointError, match="results.json: unreadable.*use best or last"):
+        load_run(run_copy, "tested")
