@@ -114,6 +114,12 @@ def _check_before_training(cfg: DictConfig, run_dir: Path) -> DecodeSettings:
             f"keep at least as many epoch checkpoints as you average (checkpoint.keep_last={average})"
         )
     test_decode = DecodeSettings(**OmegaConf.to_container(cfg.decode, resolve=True))
+    old = sorted((run_dir / "checkpoints").glob("*.ckpt"))
+    if old:  # they would be mixed with this run's: the best, the average and results.json would lie
+        raise ValueError(
+            f"{run_dir / 'checkpoints'}: holds {len(old)} checkpoint(s) of an earlier run; train into a new "
+            "folder (hydra.run.dir=…) or move that run away"
+        )
     (run_dir / "hypotheses").mkdir(parents=True, exist_ok=True)
     probe = run_dir / ".write-test"
     probe.write_text("ok")

@@ -80,3 +80,17 @@ def test_checkpoint_average_is_tested_only_when_its_val_bleu_is_higher(reverse_c
         assert tested["checkpoint"] == results["best_checkpoint"]
         assert tested["average_val_bleu"]["val_bleu"] <= tested["val_bleu"]
         assert len(tested["average_val_bleu"]["files"]) == 3
+
+
+def test_a_folder_with_checkpoints_of_another_run_is_refused_before_training(transformer_run, tmp_path):
+    import shutil
+
+    from conftest import compose_train
+
+    from nmt.train import train
+
+    run_dir = shutil.copytree(transformer_run, tmp_path / "run")
+    before = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
+    with pytest.raises(ValueError, match=r"checkpoints: holds \d+ checkpoint\(s\) of an earlier run"):
+        train(compose_train([]), run_dir)  # fails before the data is even read
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == before
