@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import html
 import json
 import os
 import sys
@@ -29,7 +28,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -38,6 +36,7 @@ from omegaconf import OmegaConf
 
 from nmt.api import Translator
 from nmt.checkpoint import CheckpointError, LoadedRun, load_run
+from nmt.comparison_report import html_report, markdown_report
 from nmt.corpora.base import CorpusError
 from nmt.evaluate import load_eval_set, write_json
 from nmt.figures import attention_heatmap, learning_curves, save_figure
@@ -216,140 +215,6 @@ def curves_figure(runs: Sequence[Run]) -> Figure:
     if not all(timed.values()):
         by_time.set_title("runs without val/wall_time_s in metrics.csv are left out", fontsize=8)
     return fig
-
-
-# --------------------------------------------------------------------------- the report
-
-
-def _fmt(x: Any, digits: int = 2) -> str:
-    if x is None:
-        return "—"
-    if isinstance(x, float):
-        return f"{x:,.{digits}f}"
-    if isinstance(x, int):
-        return f"{x:,}"
-    return str(x)
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    return f"{seconds:.0f} s" if seconds < 300 else f"{seconds / 60:.1f} min"
-
-
-def table_rows(runs: Sequence[Run], decoding: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
-    """The comparison table: a header and one row per run."""
-    header = [
-        "model", "parameters", "train time", "train tokens/s", "steps / epochs", "best val BLEU",
-        "test BLEU", "test BLEU (lc)", "test chrF", "tested weights", "greedy BLEU", "greedy sent/s",
-        "beam sent/s",
-    ]  # fmt: skip
-    rows = []
-    for run in runs:
-        r, dec = run.results, decoding.get(run.label, {})
-        train, test = r.get("train", {}), r.get("test", {})
-        beam = test.get("decode", {})
-        beam_name = f"beam {beam.get('beam_size')}" if beam.get("strategy") == "beam" else beam.get("strategy", "?")
-        rows.append([
-            run.label,
-            _fmt(r.get("params")),
-            _duration(train.get("wall_time_s")),
-            _fmt(train.get("tokens_per_s"), 0),
-            f"{_fmt(train.get('steps'))} / {_fmt(train.get('epochs_done', train.get('epochs')))}",
-            _fmt(r.get("val", {}).get("bleu")),
-            f"{_fmt(test.get('bleu'))} ({beam_name})",
-            _fmt(test.get("bleu_lc")),
-            _fmt(test.get("chrf")),
-            str(r.get("tested_weights", {}).get("checkpoint", r.get("best_checkpoint", "?"))),
-            _fmt(dec.get("greedy", {}).get("bleu")),
-            _fmt(dec.get("greedy", {}).get("sentences_per_s"), 1),
-            _fmt(dec.get("beam", {}).get("sentences_per_s"), 1),
-        ])  # fmt: skip
-    return header, rows
-
-
-def _signatures(runs: Sequence[Run]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for run in runs:
-        for metric, sig in run.results.get("test", {}).get("signature", {}).items():
-            out.setdefault(metric, [])
-            if sig not in out[metric]:
-                out[metric].append(sig)
-    return out
-
-
-def _provenance(run: Run) -> list[str]:
-    r = run.results
-    hw = r.get("hardware", {})
-    test = r.get("test", {})
-    return [
-        f"run folder `{run.path}`; config `{run.path / 'config.yaml'}`",
-        f"tested weights: {r.get('tested_weights', {}).get('checkpoint', r.get('best_checkpoint'))}",
-        f"test decoding: {json.dumps(test.get('decode', {}))}",
-        f"hardware: {hw.get('platform')}, {hw.get('cpus')} CPUs, {hw.get('threads')} torch threads, "
-        f"{hw.get('accelerator')}",
-    ]
-
-
-def markdown_report(runs: Sequence[Run], decoding: dict[str, dict], meta: dict) -> str:
-    header, rows = table_rows(runs, decoding)
-    first = runs[0].results
-    lines = [
-        f"# {' vs '.join(r.label for r in runs)}: {first.get('data')} {first.get('src_lang')}→{first.get('tgt_lang')}",
-        "",
-        f"Same data and tokenisation (fingerprint `{str(first.get('data_fingerprint'))[:16]}…`). Test split "
-        f"scores from each run's `results.json`; greedy BLEU and decoding speed measured by `nmt.compare` "
-        f"on {meta['sentences']} test sentences, {meta['threads']} torch thread(s), one model at a time.",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join("---" for _ in header) + "|",
-        *("| " + " | ".join(row) + " |" for row in rows),
-        "",
-        "sacreBLEU signatures:",
-        "",
-    ]
-    for metric, sigs in _signatures(runs).items():
-        warn = " **(differ: these scores are not comparable)**" if len(sigs) > 1 else ""
-        lines.append(f"- {metric}: " + "; ".join(f"`{s}`" for s in sigs) + warn)
-    lines += ["", "![learning curves](learning_curves.png)", ""]
-    if meta.get("heatmaps"):
-        lines += [
-            "Attention on the same test sentences, teacher-forced on the reference "
-            f"(sentences {', '.join(map(str, meta['sentences_shown']))} of the test split):",
-            "",
-            "![attention heatmaps](heatmaps.png)",
-            "",
-        ]
-    lines += ["## Runs", ""]
-    for run in runs:
-        lines += [f"**{run.label}**", "", *(f"- {p}" for p in _provenance(run)), ""]
-    lines += [f"Written by `{meta['command']}`.", ""]
-    return "\n".join(lines)
-
-
-def html_report(runs: Sequence[Run], decoding: dict[str, dict], meta: dict) -> str:
-    header, rows = table_rows(runs, decoding)
-    esc = html.escape
-    table = "<table>\n<tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>\n"
-    table += "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>\n" for row in rows) + "</table>"
-    sigs = "".join(
-        f"<li>{esc(m)}: " + "; ".join(f"<code>{esc(s)}</code>" for s in ss) + "</li>"
-        for m, ss in _signatures(runs).items()
-    )
-    runs_html = "".join(
-        f"<h3>{esc(r.label)}</h3><ul>" + "".join(f"<li>{esc(p)}</li>" for p in _provenance(r)) + "</ul>" for r in runs
-    )
-    first = runs[0].results
-    title = f"{' vs '.join(r.label for r in runs)}: {first.get('data')} {first.get('src_lang')}→{first.get('tgt_lang')}"
-    heat = '<img src="heatmaps.png" alt="attention heatmaps">' if meta.get("heatmaps") else ""
-    return (
-        f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{esc(title)}</title>"
-        "<style>body{font-family:sans-serif;max-width:80em;margin:2em auto}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}img{max-width:100%}</style></head>\n"
-        f"<body><h1>{esc(title)}</h1>\n{table}\n<p>sacreBLEU signatures:</p><ul>{sigs}</ul>\n"
-        f'<img src="learning_curves.png" alt="learning curves">\n{heat}\n{runs_html}\n'
-        f"<p>Written by <code>{esc(meta['command'])}</code>.</p></body></html>\n"
-    )
 
 
 def default_out(paths: Sequence[str | Path], runs: Sequence[Path]) -> Path:
