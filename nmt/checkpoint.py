@@ -171,6 +171,11 @@ def average_checkpoints(paths: Sequence[str | Path]) -> dict[str, torch.Tensor]:
     return {k: (v / n).to(reference[k].dtype) if reference[k].is_floating_point() else v for k, v in total.items()}
 
 
+def run_relative(path: Path, run_dir: Path) -> str:
+    """A checkpoint path as written in results and reports: relative to the run folder when inside it."""
+    return str(path.relative_to(run_dir)) if path.is_relative_to(run_dir) else str(path)
+
+
 def tested_weights(run_dir: Path) -> tuple[str | list[str], int]:
     """What ``results.json`` says the test split was scored with: (checkpoint, average) for ``load_run``."""
     path = run_dir / "results.json"

@@ -38,7 +38,7 @@ from nmt.api import Translator
 from nmt.checkpoint import CheckpointError, LoadedRun, load_run
 from nmt.comparison_report import html_report, markdown_report
 from nmt.corpora.base import CorpusError
-from nmt.evaluate import load_eval_set, write_json
+from nmt.evaluate import decode_timing, load_eval_set, write_json
 from nmt.figures import attention_heatmap, learning_curves, save_figure
 from nmt.metrics import score_texts
 from nmt.plot import teacher_forced
@@ -164,13 +164,7 @@ def measure_decoding(
         start = time.perf_counter()
         texts = [r[0].text for r in translator.decode(sources, settings, max_tokens)]
         seconds = time.perf_counter() - start
-        out[name] = {
-            **score_texts(texts, references),
-            "decode": asdict(settings),
-            "sentences": len(texts),
-            "wall_time_s": round(seconds, 2),
-            "sentences_per_s": round(len(texts) / max(seconds, 1e-9), 2),
-        }
+        out[name] = {**score_texts(texts, references), "decode": asdict(settings), **decode_timing(len(texts), seconds)}
     return out
 
 

@@ -33,14 +33,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from nmt.api import Translator, translate_batches
 from nmt.batch import Batch
-from nmt.checkpoint import LoadedRun, load_run
+from nmt.checkpoint import LoadedRun, load_run, run_relative
 from nmt.corpora.base import CorpusError
 from nmt.corpora.reading import read_parallel
 from nmt.metrics import score_texts
 from nmt.models.base import Seq2Seq, eval_mode
 from nmt.search import DecodeSettings
 
-__all__ = ["evaluate", "score_hypotheses", "score_texts", "translate_batches", "decode_tag"]
+__all__ = ["evaluate", "score_hypotheses", "score_texts", "translate_batches", "decode_tag", "decode_timing"]
 
 
 def score_hypotheses(
@@ -57,11 +57,12 @@ def score_hypotheses(
         seconds = time.perf_counter() - start
     texts = [detokenize(h[0].tokens) for h in hyps]
     scores = score_texts(texts, list(references))
-    scores.update(_timing(len(texts), seconds), decode=asdict(settings))
+    scores.update(decode_timing(len(texts), seconds), decode=asdict(settings))
     return texts, scores
 
 
-def _timing(sentences: int, seconds: float) -> dict:
+def decode_timing(sentences: int, seconds: float) -> dict:
+    """How long decoding took: sentences, wall seconds and sentences per second."""
     return {
         "sentences": sentences,
         "wall_time_s": round(seconds, 3),
@@ -131,10 +132,6 @@ def load_eval_set(run: LoadedRun, cfg: DictConfig) -> tuple[str, list[str], list
     return split_name, list(split.src), list(split.tgt)
 
 
-def _relative(path: Path, run_dir: Path) -> str:
-    return str(path.relative_to(run_dir)) if path.is_relative_to(run_dir) else str(path)
-
-
 def write_json(path: Path, data: dict) -> None:
     """Write atomically: a reader never sees half a results file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -174,14 +171,14 @@ def evaluate(cfg: DictConfig) -> dict:
     scores = score_texts(texts, references)
     report = {
         **scores,
-        **_timing(len(texts), seconds),
+        **decode_timing(len(texts), seconds),
         "split": None if cfg.get("src_file") else name,
         "src_file": cfg.get("src_file"),
         "ref_file": cfg.get("ref_file"),
         "truncated_sources": sum(r[0].truncated for r in results),
         "decode": asdict(settings),
-        "checkpoint": _relative(run.checkpoint, run.run_dir),
-        "averaged_checkpoints": [_relative(p, run.run_dir) for p in run.averaged],
+        "checkpoint": run_relative(run.checkpoint, run.run_dir),
+        "averaged_checkpoints": [run_relative(p, run.run_dir) for p in run.averaged],
         "hypotheses": str(hyp_path),
         "run_dir": str(run.run_dir),
         "model": run.config.model.name,

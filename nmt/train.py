@@ -21,10 +21,18 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger, Logger
 
-from nmt.checkpoint import CheckpointError, average_checkpoints, build_model, checkpoint_pool, load_weights
+from nmt.checkpoint import (
+    CheckpointError,
+    average_checkpoints,
+    build_model,
+    checkpoint_pool,
+    load_weights,
+    run_relative,
+)
 from nmt.corpora.base import CorpusError
 from nmt.data import TranslationDataModule
 from nmt.evaluate import score_hypotheses, write_json
+from nmt.models.base import Seq2Seq
 from nmt.module import Seq2SeqModule
 from nmt.search import DecodeSettings
 
@@ -128,7 +136,7 @@ def _check_before_training(cfg: DictConfig, run_dir: Path) -> DecodeSettings:
 
 
 def choose_test_weights(
-    cfg: DictConfig, run_dir: Path, best_path: Path, best_bleu: float, model, dm: TranslationDataModule
+    cfg: DictConfig, run_dir: Path, best_path: Path, best_bleu: float, model: Seq2Seq, dm: TranslationDataModule
 ) -> tuple[dict, dict]:
     """The weights to test: the best checkpoint, or the mean of the last ``checkpoint.average`` epoch
     checkpoints when that scores a higher val BLEU (same greedy decoding as during training).
@@ -137,29 +145,24 @@ def choose_test_weights(
     """
     best = load_weights(best_path)
     score = round(best_bleu, 2) if best_bleu != float("-inf") else None
-    choice = {"checkpoint": _relative(best_path, run_dir), "val_bleu": score, "averaged": []}
+    choice = {"checkpoint": run_relative(best_path, run_dir), "val_bleu": score, "averaged": []}
     n = cfg.checkpoint.get("average", 0)
     pool = checkpoint_pool("best", run_dir)
     if n < 2 or len(pool) < n:
         if n >= 2:
             log.warning("checkpoint.average=%d: only %d epoch checkpoints written; testing the best one", n, len(pool))
         return best, choice
-    averaged = pool[-n:]
-    model.load_state_dict(average_checkpoints(averaged))
+    model.load_state_dict(average_checkpoints(pool[-n:]))
     val_decode = DecodeSettings(**OmegaConf.to_container(cfg.val_decode, resolve=True))
     _, val = score_hypotheses(
         model, dm.dataloader("val", shard=False), dm.references("val"), dm.vocab.decode_tgt, val_decode
     )
-    record = {"val_bleu": val["bleu"], "files": [_relative(p, run_dir) for p in averaged]}
+    files = [run_relative(p, run_dir) for p in pool[-n:]]
     log.info("val BLEU: best checkpoint %.2f, average of the last %d %.2f", best_bleu, n, val["bleu"])
     if val["bleu"] > best_bleu:
-        return model.state_dict(), {
-            "checkpoint": f"average of {n}",
-            "val_bleu": val["bleu"],
-            "averaged": record["files"],
-            "best": choice,
-        }
-    choice["average_val_bleu"] = record
+        averaged = {"checkpoint": f"average of {n}", "val_bleu": val["bleu"], "averaged": files, "best": choice}
+        return model.state_dict(), averaged
+    choice["average_val_bleu"] = {"val_bleu": val["bleu"], "files": files}
     return best, choice
 
 
@@ -169,10 +172,6 @@ def _epochs_done(trainer: pl.Trainer) -> float | None:
     if not per_epoch or per_epoch == float("inf"):
         return None
     return round(trainer.global_step / per_epoch, 2)
-
-
-def _relative(path: Path, run_dir: Path) -> str:
-    return str(path.relative_to(run_dir)) if path.is_relative_to(run_dir) else str(path)
 
 
 def train(cfg: DictConfig, run_dir: str | Path) -> dict:
@@ -244,7 +243,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict:
         },
         "val": {"bleu": round(float(best_cb.best_model_score or 0.0), 2), "metric": cfg.checkpoint.monitor},
         "test": test,
-        "best_checkpoint": _relative(best_path, run_dir),
+        "best_checkpoint": run_relative(best_path, run_dir),
         "tested_weights": tested,
         "data_fingerprint": dm.ids_fingerprint(),
         "hardware": {
