@@ -15,6 +15,9 @@ gets ``report.md`` (``report.html`` with ``--html``), ``comparison.json``, ``lea
 (val BLEU against step and against wall time) and ``heatmaps.png`` (the same test sentences,
 teacher-forced on their references, one column per model). Decoding speed is measured here, in one
 process, greedy and with each run's own test beam, so the models are timed under the same load.
+With ``--copy-runs`` each run's provenance (``results.json``, ``config.yaml``, ``metrics.csv``,
+``eval/`` and ``hypotheses/``; no checkpoints) is copied into ``<report>/<label>/``, so the report
+folder stands alone, e.g. to publish it in ``docs/results/``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import argparse
 import csv
 import json
 import os
+import re
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -61,6 +66,10 @@ class Run:
     label: str = ""
     # (step, wall seconds or None, val BLEU) after each validation, in training order.
     curve: list[tuple[int, float | None, float]] = field(default_factory=list)
+    # nmt.length_penalty's eval/length_penalty.json, when the run has one.
+    tuned: dict | None = None
+    # Where --copy-runs put the run's provenance, relative to the report folder.
+    copy: str | None = None
 
     @property
     def model(self) -> str:
@@ -106,6 +115,17 @@ def read_curve(metrics_csv: Path) -> list[tuple[int, float | None, float]]:
     return points
 
 
+def _read_tuned(path: Path) -> dict | None:
+    """The run's ``eval/length_penalty.json`` (written by nmt.length_penalty), or None."""
+    tuned = path / "eval" / "length_penalty.json"
+    if not tuned.is_file():
+        return None
+    try:
+        return json.loads(tuned.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise CompareError(f"{tuned}: unreadable ({err}); re-run nmt.length_penalty run={path}") from None
+
+
 def load_runs(paths: Sequence[Path]) -> list[Run]:
     runs = []
     for path in paths:
@@ -113,7 +133,7 @@ def load_runs(paths: Sequence[Path]) -> list[Run]:
             results = json.loads((path / "results.json").read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as err:
             raise CompareError(f"{path / 'results.json'}: unreadable ({err}); re-run nmt.train for this run") from None
-        runs.append(Run(path, results, curve=read_curve(path / "metrics.csv")))
+        runs.append(Run(path, results, curve=read_curve(path / "metrics.csv"), tuned=_read_tuned(path)))
     models = [r.model for r in runs]
     for run in runs:  # the model name, or the folder name when two runs share a model
         run.label = run.model if models.count(run.model) == 1 else f"{run.model} ({run.path.name})"
@@ -218,6 +238,24 @@ def default_out(paths: Sequence[str | Path], runs: Sequence[Path]) -> Path:
     return Path(os.path.commonpath([p.parent.resolve() for p in runs])) / "compare"
 
 
+# What a published report keeps of each run: everything its scores came from, but no weights.
+PROVENANCE_FILES = ("results.json", "config.yaml", "metrics.csv")
+PROVENANCE_DIRS = ("eval", "hypotheses")
+
+
+def copy_provenance(run: Run, out_dir: Path) -> Path:
+    """Copy a run's results, config, metrics, eval JSONs and hypotheses to ``out_dir/<label>/``."""
+    dest = out_dir / (re.sub(r"[^\w.-]+", "-", run.label).strip("-") or "run")
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in PROVENANCE_FILES:
+        if (run.path / name).is_file():
+            shutil.copy2(run.path / name, dest / name)
+    for name in PROVENANCE_DIRS:
+        if (run.path / name).is_dir():
+            shutil.copytree(run.path / name, dest / name, dirs_exist_ok=True)
+    return dest
+
+
 def compare(
     paths: Sequence[str | Path],
     out: str | Path | None = None,
@@ -227,6 +265,7 @@ def compare(
     data_root: str | None = None,
     html_too: bool = False,
     command: str = "nmt.compare",
+    copy_runs: bool = False,
 ) -> dict:
     """Compare finished runs; write the report folder and return what ``comparison.json`` holds."""
     found = find_runs(paths)
@@ -259,6 +298,9 @@ def compare(
                 weights, what = cross_attention_panel(att.cross)
                 row.append((f"{run.label}: {what}", weights, att.src_pieces, att.tgt_pieces))
 
+    if copy_runs:
+        for run in runs:
+            run.copy = str(copy_provenance(run, out_dir).relative_to(out_dir))
     save_figure(curves_figure(runs), out_dir / "learning_curves.png")
     if shown:
         save_figure(heatmap_figure(heat_rows), out_dir / "heatmaps.png")
@@ -273,7 +315,17 @@ def compare(
     if html_too:
         (out_dir / "report.html").write_text(html_report(runs, decoding, meta), encoding="utf-8")
     summary = {
-        "runs": [{"label": r.label, "path": str(r.path), "results": r.results, "curve": r.curve} for r in runs],
+        "runs": [
+            {
+                "label": r.label,
+                "path": str(r.path),
+                "results": r.results,
+                "curve": r.curve,
+                "length_penalty": r.tuned,
+                "copy": r.copy,
+            }
+            for r in runs
+        ],
         "decoding": decoding,
         "meta": meta,
         "out": str(out_dir),
@@ -288,6 +340,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", help="report folder (default: <folder>/compare, or compare/ beside the runs)")
     parser.add_argument("--html", action="store_true", help="also write report.html")
     parser.add_argument(
+        "--copy-runs", action="store_true", help="copy each run's results, config, metrics, eval/, hypotheses/ here"
+    )
+    parser.add_argument(
         "--sentences", type=int, nargs="*", default=[0, 1, 2], help="test sentences to draw (none: no heatmaps)"
     )
     parser.add_argument("--no-decode", action="store_true", help="skip the greedy/beam speed measurement")
@@ -301,7 +356,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         summary = compare(
             args.paths, args.out, args.sentences, not args.no_decode, args.decode_sentences, args.data_root,
-            args.html, command,
+            args.html, command, args.copy_runs,
         )  # fmt: skip
     except (CompareError, CheckpointError, CorpusError, OSError) as err:
         raise SystemExit(f"nmt.compare: error: {err}") from None

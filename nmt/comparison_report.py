@@ -21,6 +21,15 @@ def _fmt(x: Any, digits: int = 2) -> str:
     return str(x)
 
 
+METRIC_NAMES = {"bleu": "BLEU", "bleu_lc": "BLEU (lc)", "chrf": "chrF"}
+
+
+def format_penalty(alpha: float) -> str:
+    """A length penalty as written in tables: ``0.6``, ``1.0``, ``0.65``."""
+    text = f"{alpha:g}"
+    return text if "." in text or "e" in text else f"{alpha:.1f}"
+
+
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "—"
@@ -78,7 +87,32 @@ def _provenance(run: Run) -> list[str]:
         f"test decoding: {json.dumps(test.get('decode', {}))}",
         f"hardware: {hw.get('platform')}, {hw.get('cpus')} CPUs, {hw.get('threads')} torch threads, "
         f"{hw.get('accelerator')}",
+        *([_tuned_line(run.tuned)] if run.tuned else []),
+        *([f"files: `{run.copy}/` ({', '.join(_COPIED)}; no checkpoints)"] if run.copy else []),
     ]
+
+
+_COPIED = ("results.json", "config.yaml", "metrics.csv", "eval/", "hypotheses/")
+
+
+def _tuned_line(tuned: dict) -> str:
+    """nmt.length_penalty's choice: each penalty's score on the tuning split, then the test scores."""
+    metric, chosen = tuned["metric"], tuned["chosen"]
+    tried = ", ".join(
+        (
+            f"**{format_penalty(t['length_penalty'])}**"
+            if t["length_penalty"] == chosen
+            else format_penalty(t["length_penalty"])
+        )
+        + f" → {t[metric]:.2f}"
+        for t in tuned["tried"]
+    )
+    test = tuned["test"]
+    return (
+        f"length penalty chosen on {tuned['tuned_on']} ({METRIC_NAMES.get(metric, metric)}, beam "
+        f"{test['decode']['beam_size']}): {tried}; {tuned['split']} with {format_penalty(chosen)}: "
+        f"BLEU {test['bleu']:.2f}, BLEU (lc) {test['bleu_lc']:.2f}, chrF {test['chrf']:.2f}"
+    )
 
 
 def markdown_report(runs: Sequence[Run], decoding: dict[str, dict], meta: dict) -> str:

@@ -162,8 +162,11 @@ class TranslationDataModule(pl.LightningDataModule):
         if len(lines) <= _PROGRESS_LINES:
             return encode(lines)
         out: list[list[int]] = []
-        for start in tqdm(range(0, len(lines), _CHUNK), desc=f"encoding {what}", unit="10k lines"):
-            out.extend(encode(lines[start : start + _CHUNK]))
+        with tqdm(total=len(lines), desc=f"encoding {what}", unit=" lines", unit_scale=True) as bar:
+            for start in range(0, len(lines), _CHUNK):
+                chunk = lines[start : start + _CHUNK]
+                out.extend(encode(chunk))
+                bar.update(len(chunk))
         return out
 
     # ----------------------------------------------------------------- what the other stages read

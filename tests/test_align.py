@@ -86,7 +86,7 @@ def test_merged_rows_still_sum_to_one() -> None:
     torch.testing.assert_close(attn.sum(-1), torch.ones(len(tgt)))  # piece rows are distributions
     merged = merge_to_words(attn, word_groups(src), word_groups(tgt))
     assert merged.shape == (5, 5)  # Der Mann fährt ein Fahrrad. / The man rides a bike.
-    np.testing.assert_allclose(merged.sum(axis=1), 1.0)
+    np.testing.assert_allclose(merged.sum(axis=1), 1.0, rtol=1e-6)  # float32 softmax rows: sums off by ~1 ulp
 
 
 # ------------------------------------------------------------------ Pharaoh

@@ -91,3 +91,32 @@ def test_multirun_trains_both_models_then_compares(reverse_corpus, cache_dir, tm
     report = (sweep / "compare" / "report.md").read_text(encoding="utf-8")
     assert "| rnn |" in report and "| transformer |" in report and "on 5 test sentences" in report
     assert _is_png(sweep / "compare" / "heatmaps.png")
+
+
+def test_copy_runs_makes_a_report_folder_that_stands_alone(transformer_run, rnn_run, tmp_path):
+    """--copy-runs: each run's results, config, metrics, eval/ and hypotheses/ beside the report, no weights."""
+    tuned_run = Path(shutil.copytree(transformer_run, tmp_path / "tf"))
+    tuned = {
+        "metric": "bleu", "tuned_on": "val", "split": "test", "chosen": 1.0,
+        "tried": [{"length_penalty": 0.6, "bleu": 40.0}, {"length_penalty": 1.0, "bleu": 41.5}],
+        "test": {"bleu": 39.25, "bleu_lc": 39.5, "chrf": 60.0, "decode": {"beam_size": 3}},
+    }  # fmt: skip
+    (tuned_run / "eval").mkdir(exist_ok=True)
+    (tuned_run / "eval" / "length_penalty.json").write_text(json.dumps(tuned))
+    out = tmp_path / "published"
+    summary = compare([tuned_run, rnn_run], out=out, decode=False, sentences=[], copy_runs=True)
+    for label in ("transformer", "rnn"):
+        copy = out / label
+        for name in ("results.json", "config.yaml", "metrics.csv", "hypotheses/test.txt"):
+            assert (copy / name).is_file(), (label, name)
+        assert not list(copy.rglob("*.ckpt")) and not (copy / "checkpoints").exists()
+    assert (out / "transformer" / "eval" / "length_penalty.json").is_file()
+    runs = {r["label"]: r for r in summary["runs"]}
+    assert runs["transformer"]["copy"] == "transformer" and runs["transformer"]["length_penalty"] == tuned
+    assert runs["rnn"]["length_penalty"] is None
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "length penalty chosen on val (BLEU, beam 3): 0.6 → 40.00, **1.0** → 41.50" in report
+    assert "test with 1.0: BLEU 39.25, BLEU (lc) 39.50, chrF 60.00" in report
+    assert "files: `rnn/`" in report
+    # the copies are not runs: a later compare of the report's parent does not pick them up twice
+    assert json.loads((out / "comparison.json").read_text())["runs"][0]["copy"] == "transformer"

@@ -1,0 +1,92 @@
+"""nmt.results_table: the README's results table is rendered from the published report folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nmt.results_table import against_targets, main, readme_folders, render
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readme_table_is_exactly_what_the_committed_reports_render(monkeypatch):
+    """No number in the README's results table is typed by hand: it must re-render identically."""
+    monkeypatch.chdir(ROOT)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    folders = readme_folders(readme)
+    assert folders and all((ROOT / f / "comparison.json").is_file() for f in folders)
+    assert render(folders) in readme
+
+
+def _results(src: str, tgt: str, model: str, bleu_lc: float, lp: float = 0.6) -> dict:
+    net = {"transformer": {"enc_layers": 2, "dec_layers": 1, "d_model": 64, "n_heads": 2}, "rnn": {"hidden_dim": 32}}
+    return {
+        "model": model, "src_lang": src, "tgt_lang": tgt, "params": 1234567,
+        "train": {"wall_time_s": 600.0, "steps": 4321, "tokens_per_s": 987.6},
+        "test": {
+            "bleu": bleu_lc - 0.5, "bleu_lc": bleu_lc, "chrf": 55.0, "decode": {"length_penalty": lp},
+            "signature": {"bleu": "sig-b", "bleu_lc": "sig-lc", "chrf": "sig-c"},
+        },
+        "hardware": {"platform": "box", "cpus": 2, "threads": 1}, "versions": {"torch": "2.13.0"},
+        "config": {"model": {"net": net[model]}},
+    }  # fmt: skip
+
+
+def _tuned(chosen: float, bleu_lc: float) -> dict:
+    return {
+        "metric": "bleu", "tuned_on": "val", "chosen": chosen,
+        "tried": [{"length_penalty": 0.6, "bleu": 30.0}, {"length_penalty": chosen, "bleu": 31.0}],
+        "test": {"bleu": bleu_lc - 0.4, "bleu_lc": bleu_lc, "chrf": 56.0},
+    }  # fmt: skip
+
+
+def _report(folder: Path, runs: list[dict]) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "comparison.json").write_text(json.dumps({"runs": runs}), encoding="utf-8")
+    return folder
+
+
+def test_rows_targets_and_provenance(tmp_path):
+    folder = _report(
+        tmp_path / "de-en",
+        [
+            {"results": _results("de", "en", "rnn", 31.0), "length_penalty": _tuned(0.6, 31.0)},
+            {"results": _results("de", "en", "transformer", 39.0), "length_penalty": _tuned(1.4, 40.25)},
+        ],
+    )
+    block = render([folder])
+    rows = [line for line in block.splitlines() if line.startswith("| de→en |") or line.startswith("|  |")]
+    assert rows[0].startswith("| de→en | Transformer (2+1 layers, 64 wide, 2 heads) | 0.6 (default) | 38.50 | 39.00 |")
+    assert "| 1,234,567 | 10 min | 4,321 | 988 | ≥ 39.5 lc ✗ (−0.50) |" in rows[0]
+    assert rows[1] == "|  |  | 1.4 (chosen on val) | 39.85 | 40.25 | 56.00 |  |  |  |  | ≥ 39.5 lc ✓ |"
+    assert rows[2].startswith("| de→en | RNN (bi-GRU 32 + Bahdanau attention) | 0.6 (default; chosen on val) |")
+    assert rows[2].endswith("| ≥ 31.1 lc ✗ (−0.10) |") and len(rows) == 3
+    assert "- de→en transformer: val BLEU by length penalty 30.00 (0.6) / 31.00 (1.4)" in block
+    assert "- signature bleu_lc: `sig-lc`" in block and "- hardware: box, 2 CPUs, 1 torch thread(s)" in block
+
+
+def test_targets_compare_the_rounded_score():
+    assert against_targets(("en", "de", "transformer"), {"bleu": 36.0, "bleu_lc": 37.996}) == "≥ 36.0 ✓, ≥ 38.0 lc ✓"
+    assert against_targets(("xx", "yy", "rnn"), {"bleu": 1.0}) == "—"
+
+
+def test_update_readme_replaces_only_the_block(tmp_path):
+    folder = _report(tmp_path / "r", [{"results": _results("en", "de", "rnn", 35.0)}])
+    readme = tmp_path / "README.md"
+    readme.write_text("# title\n\nbefore\n<!-- results-table: old -->\nstale | 1 |\n<!-- /results-table -->\nafter\n")
+    main([str(folder), "--readme", str(readme)])
+    text = readme.read_text()
+    assert text.startswith("# title\n\nbefore\n") and text.endswith("\nafter\n") and "stale" not in text
+    assert readme_folders(text) == [str(folder)] and render([folder]) in text
+
+
+def test_errors_name_the_file_and_the_fix(tmp_path):
+    with pytest.raises(SystemExit, match="comparison.json: missing; write the report with python -m nmt.compare"):
+        main([str(tmp_path)])
+    folder = _report(tmp_path / "r", [{"results": _results("en", "de", "rnn", 35.0)}])
+    (tmp_path / "README.md").write_text("no markers\n")
+    with pytest.raises(SystemExit, match="add the two markers first"):
+        main([str(folder), "--readme", str(tmp_path / "README.md")])
