@@ -41,7 +41,7 @@ from omegaconf import OmegaConf
 
 from nmt.api import Translator
 from nmt.checkpoint import CheckpointError, LoadedRun, load_run
-from nmt.comparison_report import html_report, markdown_report
+from nmt.comparison_report import PROVENANCE_DIRS, PROVENANCE_FILES, html_report, markdown_report
 from nmt.corpora.base import CorpusError
 from nmt.evaluate import decode_timing, load_eval_set, write_json
 from nmt.figures import attention_heatmap, learning_curves, save_figure
@@ -67,7 +67,7 @@ class Run:
     # (step, wall seconds or None, val BLEU) after each validation, in training order.
     curve: list[tuple[int, float | None, float]] = field(default_factory=list)
     # nmt.length_penalty's eval/length_penalty.json, when the run has one.
-    tuned: dict | None = None
+    length_penalty: dict | None = None
     # Where --copy-runs put the run's provenance, relative to the report folder.
     copy: str | None = None
 
@@ -115,7 +115,7 @@ def read_curve(metrics_csv: Path) -> list[tuple[int, float | None, float]]:
     return points
 
 
-def _read_tuned(path: Path) -> dict | None:
+def _read_length_penalty(path: Path) -> dict | None:
     """The run's ``eval/length_penalty.json`` (written by nmt.length_penalty), or None."""
     tuned = path / "eval" / "length_penalty.json"
     if not tuned.is_file():
@@ -133,7 +133,9 @@ def load_runs(paths: Sequence[Path]) -> list[Run]:
             results = json.loads((path / "results.json").read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as err:
             raise CompareError(f"{path / 'results.json'}: unreadable ({err}); re-run nmt.train for this run") from None
-        runs.append(Run(path, results, curve=read_curve(path / "metrics.csv"), tuned=_read_tuned(path)))
+        runs.append(
+            Run(path, results, curve=read_curve(path / "metrics.csv"), length_penalty=_read_length_penalty(path))
+        )
     models = [r.model for r in runs]
     for run in runs:  # the model name, or the folder name when two runs share a model
         run.label = run.model if models.count(run.model) == 1 else f"{run.model} ({run.path.name})"
@@ -238,11 +240,6 @@ def default_out(paths: Sequence[str | Path], runs: Sequence[Path]) -> Path:
     return Path(os.path.commonpath([p.parent.resolve() for p in runs])) / "compare"
 
 
-# What a published report keeps of each run: everything its scores came from, but no weights.
-PROVENANCE_FILES = ("results.json", "config.yaml", "metrics.csv")
-PROVENANCE_DIRS = ("eval", "hypotheses")
-
-
 def copy_provenance(run: Run, out_dir: Path) -> Path:
     """Copy a run's results, config, metrics, eval JSONs and hypotheses to ``out_dir/<label>/``."""
     dest = out_dir / (re.sub(r"[^\w.-]+", "-", run.label).strip("-") or "run")
@@ -321,7 +318,7 @@ def compare(
                 "path": str(r.path),
                 "results": r.results,
                 "curve": r.curve,
-                "length_penalty": r.tuned,
+                "length_penalty": r.length_penalty,
                 "copy": r.copy,
             }
             for r in runs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -22,6 +22,9 @@ def _fmt(x: Any, digits: int = 2) -> str:
 
 
 METRIC_NAMES = {"bleu": "BLEU", "bleu_lc": "BLEU (lc)", "chrf": "chrF"}
+# What a published report keeps of each run (nmt.compare --copy-runs): what its scores came from, no weights.
+PROVENANCE_FILES = ("results.json", "config.yaml", "metrics.csv")
+PROVENANCE_DIRS = ("eval", "hypotheses")
 
 
 def format_penalty(alpha: float) -> str:
@@ -67,10 +70,11 @@ def table_rows(runs: Sequence[Run], decoding: dict[str, dict]) -> tuple[list[str
     return header, rows
 
 
-def signatures(runs: Sequence[Run]) -> dict[str, list[str]]:
+def signatures(results: Iterable[dict]) -> dict[str, list[str]]:
+    """Each metric's distinct sacreBLEU signatures over runs' ``results.json`` (one each when comparable)."""
     out: dict[str, list[str]] = {}
-    for run in runs:
-        for metric, sig in run.results.get("test", {}).get("signature", {}).items():
+    for r in results:
+        for metric, sig in r.get("test", {}).get("signature", {}).items():
             out.setdefault(metric, [])
             if sig not in out[metric]:
                 out[metric].append(sig)
@@ -87,15 +91,15 @@ def _provenance(run: Run) -> list[str]:
         f"test decoding: {json.dumps(test.get('decode', {}))}",
         f"hardware: {hw.get('platform')}, {hw.get('cpus')} CPUs, {hw.get('threads')} torch threads, "
         f"{hw.get('accelerator')}",
-        *([_tuned_line(run.tuned)] if run.tuned else []),
-        *([f"files: `{run.copy}/` ({', '.join(_COPIED)}; no checkpoints)"] if run.copy else []),
+        *([_length_penalty_line(run.length_penalty)] if run.length_penalty else []),
+        *([f"files: `{run.copy}/` ({_copied}; no checkpoints)"] if run.copy else []),
     ]
 
 
-_COPIED = ("results.json", "config.yaml", "metrics.csv", "eval/", "hypotheses/")
+_copied = ", ".join([*PROVENANCE_FILES, *(f"{d}/" for d in PROVENANCE_DIRS)])
 
 
-def _tuned_line(tuned: dict) -> str:
+def _length_penalty_line(tuned: dict) -> str:
     """nmt.length_penalty's choice: each penalty's score on the tuning split, then the test scores."""
     metric, chosen = tuned["metric"], tuned["chosen"]
     tried = ", ".join(
@@ -132,7 +136,7 @@ def markdown_report(runs: Sequence[Run], decoding: dict[str, dict], meta: dict) 
         "sacreBLEU signatures:",
         "",
     ]
-    for metric, sigs in signatures(runs).items():
+    for metric, sigs in signatures(r.results for r in runs).items():
         warn = " **(differ: these scores are not comparable)**" if len(sigs) > 1 else ""
         lines.append(f"- {metric}: " + "; ".join(f"`{s}`" for s in sigs) + warn)
     lines += ["", "![learning curves](learning_curves.png)", ""]
@@ -158,7 +162,7 @@ def html_report(runs: Sequence[Run], decoding: dict[str, dict], meta: dict) -> s
     table += "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>\n" for row in rows) + "</table>"
     sigs = "".join(
         f"<li>{esc(m)}: " + "; ".join(f"<code>{esc(s)}</code>" for s in ss) + "</li>"
-        for m, ss in signatures(runs).items()
+        for m, ss in signatures(r.results for r in runs).items()
     )
     runs_html = "".join(
         f"<h3>{esc(r.label)}</h3><ul>" + "".join(f"<li>{esc(p)}</li>" for p in _provenance(r)) + "</ul>" for r in runs

@@ -194,7 +194,7 @@ def evaluate(cfg: DictConfig) -> dict:
 
 def summary(report: dict) -> str:
     """One line: set, BLEU, chrF, speed and the BLEU signature."""
-    where = report["split"] or report["src_file"]
+    where = report.get("split") or report.get("src_file")
     return (
         f"{where}: BLEU {report['bleu']:.2f} chrF {report['chrf']:.2f} (BLEU lc {report['bleu_lc']:.2f}) "
         f"| {report['sentences']} sent, {report['sentences_per_s']:.1f} sent/s | {report['signature']['bleu']}"

@@ -53,7 +53,8 @@ def _one_decode(cfg: DictConfig, split: str, alpha: float) -> dict:
 
 
 def _scores(report: dict) -> dict:
-    return {k: report[k] for k in (*METRICS, "signature", "sentences", "output", "hypotheses")}
+    keys = (*METRICS, "signature", "split", "sentences", "sentences_per_s", "output", "hypotheses")
+    return {k: report[k] for k in keys}
 
 
 def tune_length_penalty(cfg: DictConfig) -> dict:
@@ -104,12 +105,8 @@ def main(cfg: DictConfig) -> None:
     except (ValueError, OSError) as err:  # CheckpointError, CorpusError: one-line messages
         print(f"nmt.length_penalty: error: {err}", file=sys.stderr)
         sys.exit(2)
-    test = result["test"]
-    print(
-        f"length_penalty={result['chosen']:g} (best {result['metric']} on {result['tuned_on']}) -> "
-        f"{result['split']}: BLEU {test['bleu']:.2f} chrF {test['chrf']:.2f} (BLEU lc {test['bleu_lc']:.2f}) "
-        f"| {test['signature']['bleu']}"
-    )
+    choice = f"length_penalty={result['chosen']:g} (best {result['metric']} on {result['tuned_on']})"
+    print(f"{choice} -> {summary(result['test'])}")
     print(f"wrote {result['output']}", file=sys.stderr)
 
 

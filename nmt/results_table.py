@@ -24,7 +24,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from nmt.comparison_report import METRIC_NAMES, format_penalty
+from nmt.comparison_report import METRIC_NAMES, format_penalty, signatures
 
 # The goals the published runs were measured against: (metric, at least) per (src, tgt, model).
 # de→en: 3 BLEU (lowercased) above the published tutorial figures for the same architectures.
@@ -131,20 +131,16 @@ def _notes(runs: Sequence[dict]) -> list[str]:
             metric = METRIC_NAMES.get(tuned["metric"], tuned["metric"])
             pair = f"{r['src_lang']}→{r['tgt_lang']}"
             lines.append(f"- {pair} {r['model']}: {tuned['tuned_on']} {metric} by length penalty {tried}")
-    signatures: dict[str, list[str]] = {}
     hardware: list[str] = []
     for run in runs:
-        for metric, sig in run["results"]["test"]["signature"].items():
-            signatures.setdefault(metric, [])
-            if sig not in signatures[metric]:
-                signatures[metric].append(sig)
         hw = run["results"].get("hardware", {})
         versions = run["results"].get("versions", {})
         threads, torch = hw.get("threads"), versions.get("torch")
         where = f"{hw.get('platform')}, {hw.get('cpus')} CPUs, {threads} torch thread(s), torch {torch}"
         if where not in hardware:
             hardware.append(where)
-    lines += [f"- signature {m}: " + "; ".join(f"`{s}`" for s in sigs) for m, sigs in signatures.items()]
+    sigs_by_metric = signatures(run["results"] for run in runs)
+    lines += [f"- signature {m}: " + "; ".join(f"`{s}`" for s in sigs) for m, sigs in sigs_by_metric.items()]
     lines += [f"- hardware: {h}" for h in hardware]
     return lines
 

@@ -118,5 +118,5 @@ def test_copy_runs_makes_a_report_folder_that_stands_alone(transformer_run, rnn_
     assert "length penalty chosen on val (BLEU, beam 3): 0.6 → 40.00, **1.0** → 41.50" in report
     assert "test with 1.0: BLEU 39.25, BLEU (lc) 39.50, chrF 60.00" in report
     assert "files: `rnn/`" in report
-    # the copies are not runs: a later compare of the report's parent does not pick them up twice
+    # comparison.json says where each run's files went
     assert json.loads((out / "comparison.json").read_text())["runs"][0]["copy"] == "transformer"
