@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from nmt.batch import Batch
 from nmt.checkpoint import LoadedRun, load_run
 from nmt.models.base import Seq2Seq
+from nmt.next_token import entropy, next_token_log_probs, temperature_probs
 from nmt.sampler import TokenBucketSampler
 from nmt.search import DecodeSettings, Hypothesis, decode
 from nmt.vocab import Vocab
@@ -57,6 +58,21 @@ class Translation:
     tgt_pieces: list[str]
     attention: Tensor | None = None
     truncated: bool = False
+
+
+@dataclass
+class NextToken:
+    """The decoder's next-piece distribution after a target prefix, at one temperature.
+
+    ``pieces``, ``ids`` and ``probs`` are the ``k`` most likely pieces, most likely first;
+    ``entropy`` (nats) is that of the whole distribution over the vocabulary.
+    """
+
+    pieces: list[str]
+    ids: list[int]
+    probs: list[float]
+    entropy: float
+    temperature: float
 
 
 def translate_batches(
@@ -215,6 +231,36 @@ class Translator:
             elif samples > 1:
                 found.sort(key=lambda t: t.score, reverse=True)
         return out
+
+    def next_token(
+        self, source: str, prefix: Sequence[int] = (), temperature: float = 1.0, k: int = 10, top_k: int = 0
+    ) -> NextToken:
+        """The distribution the decoder draws the next piece from, after ``prefix``.
+
+        Args:
+            source: one source sentence (cut to ``max_len`` pieces like ``translate``).
+            prefix: target piece ids already written (without BOS), e.g. the first tokens of a
+                hypothesis; empty for the first step.
+            temperature, top_k: as for sampling (temperature 1 is the model's own distribution).
+            k: how many of the most likely pieces to return.
+        """
+        ids, _ = self._encode([source])
+        if not ids[0]:
+            raise ValueError("next_token needs a non-blank source sentence")
+        batch = Batch.from_ids(ids, None, [0], self.vocab.pad_id, self.vocab.bos_id, self.vocab.eos_id)
+        src, src_mask = batch.src.to(self.device), batch.src_mask.to(self.device)
+        prefix_ids = torch.tensor([list(prefix)], dtype=torch.long, device=self.device).view(1, -1)  # (1, t)
+        logp = next_token_log_probs(self.model, src, src_mask, prefix_ids)  # (1, V)
+        probs = temperature_probs(logp, temperature, top_k)[0]  # (V,)
+        top = probs.topk(min(k, probs.numel()))
+        top_ids = top.indices.tolist()
+        return NextToken(
+            pieces=self.vocab.tgt_pieces_from_ids(top_ids),
+            ids=top_ids,
+            probs=top.values.tolist(),
+            entropy=float(entropy(probs)),
+            temperature=temperature,
+        )
 
     def _encode(self, sentences: list[str]) -> tuple[list[list[int]], list[bool]]:
         """Source piece ids (empty for blank text), cut to ``max_len``; and which were cut."""

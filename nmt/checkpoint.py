@@ -13,11 +13,12 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from nmt.errors import NmtError
 from nmt.models.base import Seq2Seq
 from nmt.vocab import Vocab
 
 
-class CheckpointError(ValueError):
+class CheckpointError(NmtError):
     """A missing, unreadable or mismatched checkpoint or run folder (one-line message)."""
 
 

@@ -43,6 +43,7 @@ from nmt.api import Translator
 from nmt.checkpoint import CheckpointError, LoadedRun, load_run
 from nmt.comparison_report import PROVENANCE_DIRS, PROVENANCE_FILES, html_report, markdown_report
 from nmt.corpora.base import CorpusError
+from nmt.errors import NmtError
 from nmt.evaluate import decode_timing, load_eval_set, write_json
 from nmt.figures import attention_heatmap, learning_curves, save_figure
 from nmt.metrics import score_texts
@@ -50,7 +51,7 @@ from nmt.plot import teacher_forced
 from nmt.search import DecodeSettings
 
 
-class CompareError(ValueError):
+class CompareError(NmtError):
     """Runs that cannot be compared, or folders that are not runs; the message says which and why."""
 
 

@@ -132,7 +132,7 @@ def length_penalty(length: Tensor | int, alpha: float) -> Tensor | float:
     return ((5.0 + length) / 6.0) ** alpha
 
 
-def _next_log_probs(model: Seq2Seq, logits: Tensor, at_limit: Tensor) -> Tensor:
+def next_log_probs(model: Seq2Seq, logits: Tensor, at_limit: Tensor) -> Tensor:
     """log p(y_t | y_<t, x) with PAD and BOS banned, and only EOS allowed on rows at their limit.
 
     Shapes: logits (B, V); at_limit (B,) bool -> (B, V).
@@ -192,14 +192,22 @@ def sample(
         raise ValueError(f"sample needs temperature > 0 and top_k >= 0, got {temperature} and {top_k}")
 
     def draw(logp: Tensor) -> Tensor:  # (B, V) -> (B,)
-        scaled = logp / temperature  # (B, V)
-        if 0 < top_k < scaled.size(-1):
-            kth = scaled.topk(top_k, dim=-1).values[:, -1:]  # (B, 1)
-            scaled = scaled.masked_fill(scaled < kth, float("-inf"))
-        probs = torch.softmax(scaled, dim=-1)  # (B, V)
+        probs = sampling_probs(logp, temperature, top_k)  # (B, V)
         return torch.multinomial(probs, 1, generator=generator).squeeze(1)  # (B,)
 
     return _left_to_right(model, src, src_mask, max_len_a, max_len_b, draw, need_weights)
+
+
+def sampling_probs(log_probs: Tensor, temperature: float, top_k: int = 0) -> Tensor:
+    """The distribution sampling draws from: softmax(log p / T), among the top k pieces when k > 0.
+
+    Shapes: log_probs (..., V) -> (..., V), each row summing to 1.
+    """
+    scaled = log_probs / temperature  # (..., V)
+    if 0 < top_k < scaled.size(-1):
+        kth = scaled.topk(top_k, dim=-1).values[..., -1:]  # (..., 1)
+        scaled = scaled.masked_fill(scaled < kth, float("-inf"))
+    return torch.softmax(scaled, dim=-1)  # (..., V)
 
 
 def _left_to_right(
@@ -227,7 +235,7 @@ def _left_to_right(
     prev = src.new_full((B,), model.bos_id)  # (B',)
     for t in range(steps):
         out = model.step(prev, state, need_weights)
-        logp = _next_log_probs(model, out.logits, limits[active] == t)  # (B', V)
+        logp = next_log_probs(model, out.logits, limits[active] == t)  # (B', V)
         choice = choose(logp)  # (B',)
         tokens[active, t] = choice
         log_prob[active] += logp.gather(1, choice[:, None]).squeeze(1)  # (B',)
@@ -308,7 +316,7 @@ def beam_search(
     for t in range(int(beams.limits.max()) + 1):
         out = model.step(prev, state, need_weights)
         at_limit = (beams.limits == t).repeat_interleave(K)  # (B'·K,)
-        logp = _next_log_probs(model, out.logits, at_limit)  # (B'·K, V)
+        logp = next_log_probs(model, out.logits, at_limit)  # (B'·K, V)
         values, origin, token = _top_candidates(beams.scores, logp, K)  # (B', 2K) each
         if out.attention is not None:
             now = out.attention[:, None]  # (B'·K, 1, L, h, S)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from nmt.errors import NmtError
 
-class CorpusError(ValueError):
+
+class CorpusError(NmtError):
     """Bad corpus input. The message is one line naming the file and the fix."""
 
 
