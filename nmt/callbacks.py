@@ -16,8 +16,8 @@ import pytorch_lightning as pl
 from matplotlib.figure import Figure
 from pytorch_lightning.loggers import TensorBoardLogger
 
+from nmt.attention_maps import SentenceAttention, is_bahdanau, teacher_forced
 from nmt.figures import FORMATS, attention_heatmap, save_figure
-from nmt.plot import SentenceAttention, is_bahdanau, teacher_forced
 from nmt.vocab import Vocab
 
 log = logging.getLogger(__name__)

@@ -40,6 +40,7 @@ from matplotlib.figure import Figure
 from omegaconf import OmegaConf
 
 from nmt.api import Translator
+from nmt.attention_maps import teacher_forced
 from nmt.checkpoint import CheckpointError, LoadedRun, load_run
 from nmt.comparison_report import PROVENANCE_DIRS, PROVENANCE_FILES, html_report, markdown_report
 from nmt.corpora.base import CorpusError
@@ -47,7 +48,6 @@ from nmt.errors import NmtError
 from nmt.evaluate import decode_timing, load_eval_set, write_json
 from nmt.figures import attention_heatmap, learning_curves, save_figure
 from nmt.metrics import score_texts
-from nmt.plot import teacher_forced
 from nmt.search import DecodeSettings
 
 

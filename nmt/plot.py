@@ -30,164 +30,26 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
 import numpy as np
-import torch
 from matplotlib.figure import Figure
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
-from nmt.align import (
-    WORD_START,
-    AlignedSentence,
-    analyse_attention,
-    merge_to_words,
-    parse_pharaoh,
-    table_json,
-    table_markdown,
-    word_groups,
-)
-from nmt.batch import Batch
+from nmt.align import AlignedSentence, analyse_attention, parse_pharaoh, table_json, table_markdown
+from nmt.attention_maps import SentenceAttention, is_bahdanau, teacher_forced, to_words, translate_ids
 from nmt.checkpoint import LoadedRun, load_run
 from nmt.corpora.base import CorpusError
-from nmt.evaluate import translate_batches
 from nmt.figures import FORMATS, attention_grid, attention_heatmap, save_figure
-from nmt.models.base import Seq2Seq, eval_mode
 from nmt.search import DecodeSettings
-from nmt.vocab import Vocab
 
-BOS_PIECE, EOS_PIECE = "<s>", "</s>"
 WORD_NOTE = "words: attention summed over a source word's pieces,\naveraged over a target word's pieces"
 KIND_TITLES = {"cross": "cross-attention", "encoder": "encoder self-attention", "decoder": "decoder self-attention"}
 
 
-# --------------------------------------------------------------------------- attention of sentences
-
-
-@dataclass
-class SentenceAttention:
-    """Every attention weight of one sentence pair, trimmed to its real lengths.
-
-    Rows of ``cross`` and ``decoder`` are the output pieces (the target + "</s>"); columns of ``cross``
-    and ``encoder`` are the source pieces + "</s>"; columns of ``decoder`` are the decoder's inputs
-    ("<s>" + the target, see ``dec_inputs``).
-
-    Shapes: cross (L, h, T, S); encoder (L, h, S, S) or None; decoder (L, h, T, T) or None.
-    """
-
-    src_pieces: list[str]
-    tgt_pieces: list[str]
-    cross: np.ndarray
-    encoder: np.ndarray | None = None
-    decoder: np.ndarray | None = None
-
-    @property
-    def dec_inputs(self) -> list[str]:
-        """What the decoder reads at each row: BOS, then the target shifted by one."""
-        return [BOS_PIECE, *self.tgt_pieces[:-1]]
-
-
-def is_bahdanau(att: SentenceAttention) -> bool:
-    """True for one layer, one head and no self-attention (the RNN); needs ``teacher_forced(self_attention=True)``."""
-    return att.encoder is None and att.decoder is None and att.cross.shape[:2] == (1, 1)
-
-
-def _chunks(src_ids: list[list[int]], batch_size: int) -> list[list[int]]:
-    """Sentence indices in batches of similar source length (little padding)."""
-    order = sorted(range(len(src_ids)), key=lambda k: len(src_ids[k]))
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-
-
-def _numpy(x: torch.Tensor | None) -> np.ndarray | None:
-    return None if x is None else x.detach().float().cpu().numpy()
-
-
-def teacher_forced(
-    model: Seq2Seq,
-    vocab: Vocab,
-    sources: Sequence[str],
-    targets: Sequence[Sequence[int]],
-    batch_size: int = 32,
-    self_attention: bool = True,
-    progress: bool = False,
-) -> list[SentenceAttention]:
-    """Run ``model`` teacher-forced on (source text, target ids) pairs and keep the attention weights.
-
-    The model is put in eval mode for the pass and given back in the mode it was in.
-
-    Shapes:
-        per batch: src (B, S), tgt_in (B, T) -> Attention.cross (B, L, h, T, S), sliced per sentence
-        to (L, h, T_k, S_k) with T_k = target pieces + 1 (EOS), S_k = source pieces + 1 (EOS).
-    """
-    src_ids = vocab.encode_src(list(sources))
-    out: list[SentenceAttention | None] = [None] * len(src_ids)
-    device = next(model.parameters()).device
-    with eval_mode(model), torch.inference_mode():
-        for chunk in tqdm(_chunks(src_ids, batch_size), desc="attention", unit="batch", disable=not progress):
-            batch = Batch.from_ids(
-                [src_ids[k] for k in chunk],
-                [targets[k] for k in chunk],
-                chunk,
-                model.pad_id,
-                model.bos_id,
-                model.eos_id,
-            )
-            _, attn = model(batch.src.to(device), batch.src_mask.to(device), batch.tgt_in.to(device), True)
-            for b, k in enumerate(chunk):
-                S, T = len(src_ids[k]) + 1, len(targets[k]) + 1
-                encoder = attn.encoder[b, :, :, :S, :S] if self_attention and attn.encoder is not None else None
-                decoder = attn.decoder[b, :, :, :T, :T] if self_attention and attn.decoder is not None else None
-                out[k] = SentenceAttention(
-                    [*vocab.src_pieces(sources[k]), EOS_PIECE],
-                    [*vocab.tgt_pieces_from_ids(targets[k]), EOS_PIECE],
-                    _numpy(attn.cross[b, :, :, :T, :S]),  # (L, h, T, S)
-                    _numpy(encoder),
-                    _numpy(decoder),
-                )
-    return out  # type: ignore[return-value]
-
-
-def translate_ids(
-    model: Seq2Seq, vocab: Vocab, sources: Sequence[str], settings: DecodeSettings, batch_size: int = 32
-) -> list[list[int]]:
-    """The model's best translation of each source, as target piece ids (no BOS/EOS)."""
-    src_ids = vocab.encode_src(list(sources))
-    batches = [
-        Batch.from_ids([src_ids[k] for k in chunk], None, chunk, model.pad_id, model.bos_id, model.eos_id)
-        for chunk in _chunks(src_ids, batch_size)
-    ]
-    with eval_mode(model):
-        hyps = translate_batches(model, batches, len(src_ids), settings)
-    return [h[0].tokens for h in hyps]
-
-
 # --------------------------------------------------------------------------- figures of one sentence
-
-
-def _groups(pieces: Sequence[str]) -> list[list[int]]:
-    """Pieces -> words (``nmt.align.word_groups``), with "<s>" and "</s>" kept as words of their own."""
-    if pieces and pieces[0] == BOS_PIECE:
-        return [[0], *([k + 1 for k in g] for g in word_groups(pieces[1:], keep_eos=True))]
-    return word_groups(pieces, keep_eos=True)
-
-
-def to_words(weights: np.ndarray, cols: Sequence[str], rows: Sequence[str]) -> tuple[np.ndarray, list[str], list[str]]:
-    """Merge piece attention into word attention (``nmt.align.merge_to_words``) for every layer and head.
-
-    Shapes: weights (L, h, R, C) -> (L, h, R_w, C_w); the labels become the words.
-    """
-    col_groups, row_groups = _groups(cols), _groups(rows)
-    merged = np.array(
-        [[merge_to_words(head, col_groups, row_groups) for head in layer] for layer in weights]
-    )  # (L, h, R_w, C_w)
-
-    def spell(pieces: Sequence[str], groups: list[list[int]]) -> list[str]:
-        return ["".join(pieces[k] for k in g).replace(WORD_START, "") or WORD_START for g in groups]
-
-    return merged, spell(cols, col_groups), spell(rows, row_groups)
 
 
 def _views(att: SentenceAttention, self_attention: bool) -> list[tuple[str, np.ndarray, list[str], list[str]]]:
@@ -292,7 +154,7 @@ def _slug(text: str) -> str:
 
 def _split_data(cfg: DictConfig, run: LoadedRun) -> tuple[list[str], list[str], list[str] | None]:
     """Sources, references and gold Pharaoh lines (``align=`` file first, else the corpus's) of ``cfg.split``."""
-    from nmt.train import build_datamodule  # not at the top: nmt.train imports nmt.callbacks, which imports us
+    from nmt.train import build_datamodule  # a command importing a command: build_datamodule belongs in nmt.data
 
     dm = build_datamodule(run.config)
     if cfg.split not in dm.split_names:

@@ -14,9 +14,10 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from nmt.align import word_strings
+from nmt.attention_maps import teacher_forced
 from nmt.checkpoint import load_run
 from nmt.corpora.base import CorpusError
-from nmt.plot import plot, sentence_figures, teacher_forced
+from nmt.plot import plot, sentence_figures
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 RUNS = ["transformer_run", "rnn_run"]
