@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -44,7 +44,8 @@ class Translation:
 
     ``src_pieces`` and ``tgt_pieces`` end with the EOS piece "</s>" (the model reads and writes
     it), so they label the axes of ``attention``. A blank source gives ``text == ""``, empty
-    piece lists, score 0 and no attention.
+    piece lists, score 0 and no attention. ``tgt_ids`` are the target piece ids without EOS (what
+    ``Translator.next_token`` takes as a prefix).
 
     Shapes: attention (L, h, len(tgt_pieces), len(src_pieces)) cross-attention of every
     decoder step (L layers, h heads; the RNN has L = h = 1), or None unless asked for.
@@ -58,6 +59,7 @@ class Translation:
     tgt_pieces: list[str]
     attention: Tensor | None = None
     truncated: bool = False
+    tgt_ids: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -297,6 +299,7 @@ class Translator:
             tgt_pieces=self.vocab.tgt_pieces_from_ids(hyp.tokens) + eos,
             attention=hyp.attention,
             truncated=truncated,
+            tgt_ids=list(hyp.tokens),
         )
 
 

@@ -51,6 +51,22 @@ class SentenceAttention:
         """What the decoder reads at each row: BOS, then the target shifted by one."""
         return [BOS_PIECE, *self.tgt_pieces[:-1]]
 
+    def view(self, kind: str) -> tuple[np.ndarray, list[str], list[str]] | None:
+        """One kind of attention with its labels: (weights (L, h, R, C), column labels, row labels).
+
+        ``kind`` is "cross", "encoder" or "decoder"; None when the model has no such attention (the RNN
+        has no self-attention) or it was not kept.
+        """
+        views = {
+            "cross": (self.cross, self.src_pieces, self.tgt_pieces),
+            "encoder": (self.encoder, self.src_pieces, self.src_pieces),
+            "decoder": (self.decoder, self.dec_inputs, self.tgt_pieces),
+        }
+        if kind not in views:
+            raise ValueError(f"attention kind {kind!r}: use one of {list(views)}")
+        weights, cols, rows = views[kind]
+        return None if weights is None else (weights, list(cols), list(rows))
+
 
 def is_bahdanau(att: SentenceAttention) -> bool:
     """True for one layer, one head and no self-attention (the RNN); needs ``teacher_forced(self_attention=True)``."""
