@@ -182,7 +182,7 @@ function showGold(panel, a) {
   panel.gold.replaceChildren();
   if (!a.gold) return;
   const g = a.gold;
-  const which = a.head === "avg" ? `layer ${a.layer}, head average` : `layer ${a.layer}, head ${a.head}`;
+  const which = a.heads === 1 ? `layer ${a.layer}, α` : a.head === "avg" ? `layer ${a.layer}, head average` : `layer ${a.layer}, head ${a.head}`;
   const best = g.table.reduce((b, r) => (r.aer < b.aer ? r : b), g.table[0]);
   panel.gold.append(el("span", { class: "aer" }, `AER ${fmt(g.aer)} (${which}; teacher-forced on the reference)`));
   panel.gold.append(el("span", {}, ` · lowest: layer ${best.layer}, head ${best.head}, ${fmt(best.aer)}`));
@@ -288,7 +288,7 @@ async function start() {
   $("loaded").textContent = "Loaded: " + info.models.map((m) => `${m.label} (${m.checkpoint || "weights"})`).join(" · ");
   state.panels = info.models.map(makePanel);
   $("panels").replaceChildren(...state.panels.map((p) => p.root));
-  const examples = info.models.flatMap((m) => m.examples).slice(0, 3);
+  const examples = [...new Set(info.models.flatMap((m) => m.examples))].slice(0, 3);
   if (examples.length) {
     $("examples").hidden = false;
     for (const sentence of examples) {
