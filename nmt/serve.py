@@ -11,6 +11,7 @@ The models are loaded once; ``nmt.explorer`` serves the page and its JSON API (s
 
 from __future__ import annotations
 
+import socket
 import sys
 
 import hydra
@@ -20,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from nmt.api import Translator
 from nmt.checkpoint import load_run
+from nmt.errors import ConfigError
 from nmt.explorer import create_app
 from nmt.explorer_models import ExplorerModel, Limits
 
@@ -40,16 +42,34 @@ def load_models(cfg: DictConfig, limits: Limits) -> dict[str, ExplorerModel]:
     }
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port, taken before the models load so that a busy port fails at once."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        raise ConfigError(
+            f"host={host} port={port}: cannot listen there ({err.strerror}); pick another port=…"
+        ) from None
+    return sock
+
+
 def serve(cfg: DictConfig) -> None:
     """What ``python -m nmt.serve`` does: load, then serve until Ctrl-C."""
     limits = Limits(**OmegaConf.to_container(cfg.limits, resolve=True))
+    host, port = str(cfg.host), int(cfg.port)
+    sock = listen(host, port)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     models = load_models(cfg, limits)
-    if str(cfg.host) not in LOCAL_HOSTS:
-        print(f"note: serving on {cfg.host}: anyone who can reach this machine can use the page", file=sys.stderr)
-    print(f"nmt.serve: {', '.join(models)} on http://{cfg.host}:{cfg.port}/ (Ctrl-C stops)", file=sys.stderr)
-    uvicorn.run(create_app(models, limits), host=str(cfg.host), port=int(cfg.port), log_level=str(cfg.log_level))
+    if host not in LOCAL_HOSTS:
+        print(f"note: serving on {host}: anyone who can reach this machine can use the page", file=sys.stderr)
+    print(f"nmt.serve: {', '.join(models)} on http://{host}:{port}/ (Ctrl-C stops)", file=sys.stderr)
+    config = uvicorn.Config(create_app(models, limits), log_level=str(cfg.log_level))
+    with sock:
+        uvicorn.Server(config).run(sockets=[sock])
 
 
 @hydra.main(config_path="../conf", config_name="serve", version_base="1.3")

@@ -201,3 +201,34 @@ def test_latency_script_measures_every_level(served):
     for row in result["rows"]:
         assert row["statuses"] == {"200": 6} and 0 < row["median_ms"] <= row["p90_ms"] <= row["max_ms"]
     assert table(result).count("\n") == 5
+
+
+@pytest.mark.slow
+def test_the_serve_command_serves_and_refuses_a_busy_port(rnn_run, tmp_path):
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "nmt.serve", f"run={rnn_run}", f"port={port}", "log_level=warning"]
+    server = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, server.stderr.read()
+            try:
+                info = httpx.get(f"http://127.0.0.1:{port}/api/models", timeout=2).json()
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "nmt.serve did not answer"
+                time.sleep(0.2)
+        assert [m["label"] for m in info["models"]] == ["rnn"]
+        second = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2 and second.stderr.strip().splitlines() == [
+            f"nmt.serve: error: host=127.0.0.1 port={port}: cannot listen there (Address already in use); "
+            "pick another port=…"
+        ]
+    finally:
+        server.terminate()
+        server.wait(10)
