@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--run", help="the model label to ask (default: the server's first run)")
     parser.add_argument("--out", type=Path, help="also write the result as JSON here")
     args = parser.parse_args(argv)
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None  # other work on the machine skews latency
     try:
         result = asyncio.run(measure(args.url, args.clients, args.requests, args.sentences, args.run))
     except httpx.HTTPError as err:
@@ -124,7 +125,12 @@ def main(argv: list[str] | None = None) -> None:
         )
         sys.exit(2)
     result["command"] = "python -m nmt.bench.explorer_latency " + " ".join(argv if argv is not None else sys.argv[1:])
-    result["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+    result["machine"] = {
+        "cpus": os.cpu_count(),
+        "load_average_1_5_15_min_before": load_before,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
     print(table(result))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
