@@ -144,6 +144,18 @@ class ModelWorker:
 # --------------------------------------------------------------------------- the app
 
 
+def _translate(m: ExplorerModel, b: TranslateBody) -> dict[str, Any]:
+    return m.translate(b.text, b.model_dump(exclude={"text", "runs"}))
+
+
+def _attention(m: ExplorerModel, b: AttentionBody) -> dict[str, Any]:
+    return m.attention(b.text, b.target_ids, b.reference, b.kind, b.layer, b.head, b.words)
+
+
+def _next_token(m: ExplorerModel, b: NextTokenBody) -> dict[str, Any]:
+    return m.next_token(b.text, b.prefix_ids, b.temperature, b.top_k, b.k)
+
+
 def create_app(models: Mapping[str, ExplorerModel], limits: Limits) -> Starlette:
     """The explorer's ASGI app over loaded models (label -> model), the first one shown first."""
     if not models:
@@ -178,15 +190,6 @@ def create_app(models: Mapping[str, ExplorerModel], limits: Limits) -> Starlette
 
         return handle
 
-    def translate(m: ExplorerModel, b: TranslateBody) -> dict[str, Any]:
-        return m.translate(b.text, b.model_dump(exclude={"text", "runs"}))
-
-    def attention(m: ExplorerModel, b: AttentionBody) -> dict[str, Any]:
-        return m.attention(b.text, b.target_ids, b.reference, b.kind, b.layer, b.head, b.words)
-
-    def next_token(m: ExplorerModel, b: NextTokenBody) -> dict[str, Any]:
-        return m.next_token(b.text, b.prefix_ids, b.temperature, b.top_k, b.k)
-
     async def info(request: Request) -> JSONResponse:
         limits_json = {k: getattr(limits, k) for k in ("max_chars", "max_beam", "max_samples", "max_top_k")}
         return JSONResponse({"models": [m.info() for m in models.values()], "limits": limits_json})
@@ -197,9 +200,9 @@ def create_app(models: Mapping[str, ExplorerModel], limits: Limits) -> Starlette
     routes = [
         Route("/", page),
         Route("/api/models", info),
-        Route("/api/translate", endpoint(TranslateBody, translate), methods=["POST"]),
-        Route("/api/attention", endpoint(AttentionBody, attention), methods=["POST"]),
-        Route("/api/next-token", endpoint(NextTokenBody, next_token), methods=["POST"]),
+        Route("/api/translate", endpoint(TranslateBody, _translate), methods=["POST"]),
+        Route("/api/attention", endpoint(AttentionBody, _attention), methods=["POST"]),
+        Route("/api/next-token", endpoint(NextTokenBody, _next_token), methods=["POST"]),
         Mount("/static", StaticFiles(directory=WEB), name="static"),
     ]
     app = Starlette(routes=routes)
