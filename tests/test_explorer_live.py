@@ -157,6 +157,8 @@ def test_the_page_in_headless_chromium(served, tmp_path):
         panels = driver.find_elements(By.CSS_SELECTOR, ".panel")
         assert [p.get_attribute("data-model") for p in panels] == ["transformer", "rnn"]  # side by side
 
+        driver.find_element(By.ID, "translate").click()  # nothing typed yet: the page says so
+        wait.until(lambda d: d.find_element(By.ID, "message").text == "Type a sentence first.")
         driver.find_element(By.ID, "text").send_keys(SENTENCE)
         driver.find_element(By.ID, "translate").click()
         cells = "#panel-{} svg.heatmap rect.cell"
