@@ -46,7 +46,7 @@ def kernel_manager() -> KernelManager:
     specs = KernelSpecManager(kernel_dirs=[str(Path(sys.prefix) / "share" / "jupyter" / "kernels")])
     km = KernelManager(kernel_name="python3", kernel_spec_manager=specs, transport="ipc")
     command = km.format_kernel_cmd()
-    if Path(command[0]).resolve() != Path(sys.executable).resolve():
+    if command[0] != sys.executable:  # not resolved: a venv's python is a link, and only its own path makes it the venv
         raise RuntimeError(f"the python3 kernel would start {command[0]}, not this interpreter {sys.executable}")
     return km
 
@@ -97,12 +97,15 @@ def execute(path: Path, params: dict[str, Any] | None = None, timeout: int | Non
 
 def outputs_left(nb: nbformat.NotebookNode) -> list[int]:
     """Indices of code cells that hold outputs or an execution count (a committed notebook has none)."""
-    return [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.get("outputs") or c.get("execution_count"))]
+    return [
+        i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.get("outputs") or c.get("execution_count"))
+    ]
 
 
 STYLE = """
 body { max-width: 60rem; margin: 2rem auto; padding: 0 1rem; font: 16px/1.5 system-ui, sans-serif; color: #222; }
-pre, code { font-size: 13px; } .jp-InputArea pre, .input_area pre { background: #f6f8fa; padding: .6rem; overflow-x: auto; }
+pre, code { font-size: 13px; }
+.jp-InputArea pre, .input_area pre { background: #f6f8fa; padding: .6rem; overflow-x: auto; }
 .jp-OutputArea pre { padding: 0 .6rem; overflow-x: auto; } .jp-InputPrompt, .jp-OutputPrompt { display: none; }
 img { max-width: 100%; } table { border-collapse: collapse; } td, th { border: 1px solid #ccc; padding: 2px 8px; }
 """
@@ -133,7 +136,9 @@ def _parse_params(items: list[str], names: list[str]) -> dict[str, dict[str, Any
         target, sep, assignment = item.partition(":")
         key, eq, text = assignment.partition("=")
         if not (sep and eq and key) or target not in out:
-            raise SystemExit(f"notebooks/execute.py: --param {item!r}: write NOTEBOOK:KEY=VALUE, NOTEBOOK one of {names}")
+            raise SystemExit(
+                f"notebooks/execute.py: --param {item!r}: write NOTEBOOK:KEY=VALUE, NOTEBOOK one of {names}"
+            )
         try:
             out[target][key] = ast.literal_eval(text)
         except (ValueError, SyntaxError):

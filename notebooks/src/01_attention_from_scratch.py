@@ -24,6 +24,7 @@ import math
 
 import matplotlib.pyplot as plt
 import torch
+from IPython.display import display
 from torch.testing import assert_close
 
 from nmt.attention import (
@@ -323,12 +324,18 @@ with_pe = self_attend(positions(x[None])[0])
 with_pe_perm = self_attend(positions(x[perm][None])[0])  # positions are added after the reordering
 gap = (with_pe_perm - with_pe[perm]).abs().max().item()
 assert gap > 1e-3, "with positions, a permuted sentence should give different vectors"
-print(f"permutation {perm.tolist()}: without positions max |f(Px) − P f(x)| = "
-      f"{(plain_perm - plain[perm]).abs().max().item():.1e}; with positions {gap:.3f}")
+print(
+    f"permutation {perm.tolist()}: without positions max |f(Px) − P f(x)| = "
+    f"{(plain_perm - plain[perm]).abs().max().item():.1e}; with positions {gap:.3f}"
+)
 
 fig, axes = plt.subplots(2, 3, figsize=(9, 4.5), layout="constrained", sharex=True, sharey=True)
-for row, (name, f_x, f_px) in enumerate([("no positions", plain, plain_perm), ("with positions", with_pe, with_pe_perm)]):
-    for ax, (m, title) in zip(axes[row], [(f_x, "f(x)"), (f_px, "f(x permuted)"), (f_x[perm], "f(x), permuted")], strict=True):
+for row, (name, f_x, f_px) in enumerate(
+    [("no positions", plain, plain_perm), ("with positions", with_pe, with_pe_perm)]
+):
+    for ax, (m, title) in zip(
+        axes[row], [(f_x, "f(x)"), (f_px, "f(x permuted)"), (f_x[perm], "f(x), permuted")], strict=True
+    ):
         ax.imshow(m, cmap="RdBu", aspect="auto")
         ax.set_title(f"{name}: {title}", fontsize=9)
 for ax in axes[:, 0]:
@@ -371,7 +378,8 @@ print("α =", [round(a, 3) for a in alpha_tk[0].tolist()])
 fig, ax = plt.subplots(figsize=(6, 2.5))
 ax.bar(tokens, alpha_tk[0].detach())
 ax.set_ylabel("α")
-ax.set_title("one decoder step of additive attention (the last two source positions are padding)", fontsize=9);
+ax.set_title("one decoder step of additive attention (the last two source positions are padding)", fontsize=9)
+plt.show()
 
 # %% [markdown]
 # One row of α per decoder step: stacked, the rows make Bahdanau's alignment figure. With untrained weights

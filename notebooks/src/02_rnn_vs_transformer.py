@@ -19,11 +19,18 @@ out_dir = None  # where to train the two runs; None: runs/notebooks/<time>
 n_train = 6000  # toy training pairs
 n_val = 200  # validation pairs (greedy val BLEU after each epoch)
 n_test = 200  # test pairs (BLEU, chrF; the alignment table uses the first n_align)
-max_minutes = 1.5  # training time per model (validation and testing come on top)
+max_minutes = 2.0  # training time per model (validation and testing come on top)
 max_epochs = 20
 model_overrides = {  # Hydra overrides per model: sizes that learn the toy corpus in a minute or two on one core
     "rnn": ["model.net.emb_dim=128", "model.net.hidden_dim=128", "model.net.attn_dim=128"],
-    "transformer": ["model.net.d_model=128", "model.net.d_ff=512"],
+    "transformer": [
+        "model.net.d_model=64",
+        "model.net.enc_layers=2",
+        "model.net.dec_layers=2",
+        "model.net.d_ff=256",
+        "model.optimizer.lr=3e-3",
+        "model.scheduler.warmup_steps=100",
+    ],
 }
 n_align = 100  # test sentences teacher-forced for the AER / entropy table
 threads = 1
@@ -48,8 +55,16 @@ from hydra import compose, initialize_config_dir
 from IPython.display import Markdown, display
 
 import nmt
-from nmt.align import AlignedSentence, analyse_attention, hard_alignment, merge_to_words, parse_pharaoh, table_markdown
-from nmt.align import word_groups, word_strings
+from nmt.align import (
+    AlignedSentence,
+    analyse_attention,
+    hard_alignment,
+    merge_to_words,
+    parse_pharaoh,
+    table_markdown,
+    word_groups,
+    word_strings,
+)
 from nmt.corpora.toy import load_toy
 from nmt.figures import attention_grid, attention_heatmap, learning_curves
 from nmt.plot import teacher_forced  # moving to nmt.attention_maps
@@ -71,6 +86,7 @@ MODELS = ("rnn", "transformer")
 # limit). Each run folder gets its config, vocabulary, checkpoints, `metrics.csv` and a `results.json`
 # with the test scores. Expect one line per model with test BLEU and chrF and their signatures. Given run
 # folders in the parameters, this step loads them instead.
+
 
 # %%
 def train_toy(model: str, run_dir: Path) -> Path:
@@ -131,6 +147,7 @@ for k, s in signatures.items():
 # steps and against training time. Expect both to climb fast on a corpus this regular; the RNN usually
 # makes more progress per step early on, the Transformer catches up when given longer.
 
+
 # %%
 def val_curve(run_dir: Path) -> list[tuple[int, float, float]]:
     """(step, wall seconds, val BLEU) of every validation in a run's metrics.csv."""
@@ -161,7 +178,9 @@ for m, c in curves.items():
 
 # %%
 corpus_cfg = results["rnn"]["config"]["data"]["corpus"]
-test = load_toy(**{k: corpus_cfg[k] for k in ("src_lang", "tgt_lang", "seed", "n_train", "n_val", "n_test")}).splits["test"]
+test = load_toy(**{k: corpus_cfg[k] for k in ("src_lang", "tgt_lang", "seed", "n_train", "n_val", "n_test")}).splits[
+    "test"
+]
 pick = next(i for i, t in enumerate(test.tgt) if ", weil " in t)
 src, ref, gold = test.src[pick], test.tgt[pick], test.alignments[pick]
 print(f"test sentence {pick}:\n  en: {src}\n  de: {ref}\n  gold links (en-de word indices): {gold}")
@@ -177,14 +196,14 @@ def word_attention(model: str, sources: list[str], targets: list[str]) -> list[t
     for att in teacher_forced(t.model, t.vocab, sources, t.vocab.encode_tgt(targets), self_attention=False):
         src_g, tgt_g = word_groups(att.src_pieces), word_groups(att.tgt_pieces)
         L, h = att.cross.shape[:2]
-        words = np.stack([[merge_to_words(att.cross[l, k], src_g, tgt_g) for k in range(h)] for l in range(L)])
+        words = np.stack([[merge_to_words(att.cross[layer, k], src_g, tgt_g) for k in range(h)] for layer in range(L)])
         out.append((words, word_strings(att.src_pieces), word_strings(att.tgt_pieces)))
     return out
 
 
 sure, _ = parse_pharaoh(gold)
-(rnn_words, src_words, tgt_words), = word_attention("rnn", [src], [ref])
-(tf_words, _, _), = word_attention("transformer", [src], [ref])
+((rnn_words, src_words, tgt_words),) = word_attention("rnn", [src], [ref])
+((tf_words, _, _),) = word_attention("transformer", [src], [ref])
 display(attention_heatmap(rnn_words[0, 0], src_words, tgt_words, title="RNN: Bahdanau α", links=sure))
 display(attention_grid(tf_words, src_words, tgt_words, title="Transformer: cross-attention, every layer and head"))
 
@@ -210,7 +229,9 @@ table_rows = []
 for m in MODELS:
     t = translators[m]
     sents = teacher_forced(t.model, t.vocab, test.src[:n], t.vocab.encode_tgt(test.tgt[:n]), self_attention=False)
-    aligned = [AlignedSentence(a.cross, a.src_pieces, a.tgt_pieces, g) for a, g in zip(sents, test.alignments[:n], strict=True)]
+    aligned = [
+        AlignedSentence(a.cross, a.src_pieces, a.tgt_pieces, g) for a, g in zip(sents, test.alignments[:n], strict=True)
+    ]
     table_rows += analyse_attention(aligned, m)
 display(Markdown(table_markdown(table_rows)))
 best = {m: min((r for r in table_rows if r["model"] == m), key=lambda r: r["aer"]) for m in MODELS}
@@ -225,6 +246,7 @@ for m, r in best.items():
 # crosses the object. Below, for every layer and head, the share of the crossing links that its attention
 # recovers (argmax links, as in the table above). Expect the heads with a low AER to recover most crossing
 # links too, and the heads that attend to punctuation or spread their weight to recover few.
+
 
 # %%
 def crossing(links: set[tuple[int, int]]) -> set[tuple[int, int]]:
@@ -256,9 +278,10 @@ for ax, m in zip(axes, MODELS, strict=True):
     ax.set_yticks(range(share.shape[0]), labels=[str(k + 1) for k in range(share.shape[0])])
     ax.set(xlabel="head", ylabel="layer", title=f"{m}: {total} crossing links")
     top = np.unravel_index(share.argmax(), share.shape)
-    print(f"{m}: {total} crossing gold links in {n} sentences; most recovered by layer {top[0] + 1} head "
-          f"{top[1] + 1}: {share.max():.2f}; by layer: " + "; ".join(
-              " ".join(f"{v:.2f}" for v in row) for row in share))
+    print(
+        f"{m}: {total} crossing gold links in {n} sentences; most recovered by layer {top[0] + 1} head "
+        f"{top[1] + 1}: {share.max():.2f}; by layer: " + "; ".join(" ".join(f"{v:.2f}" for v in row) for row in share)
+    )
 
 # %% [markdown]
 # What to take away: the RNN's attention is an alignment because it has to be — the decoder gets the

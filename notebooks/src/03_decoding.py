@@ -25,10 +25,12 @@ n_val = 200
 n_test = 200
 max_minutes = 2.0
 max_epochs = 20
-model_overrides = [
-    "model.net.d_model=128",
+model_overrides = [  # the Transformer of notebook 02
+    "model.net.d_model=64",
+    "model.net.enc_layers=2",
+    "model.net.dec_layers=2",
     "model.net.d_ff=256",
-    "model.optimizer.lr=2e-3",
+    "model.optimizer.lr=3e-3",
     "model.scheduler.warmup_steps=100",
 ]
 temperatures = [0.25, 0.5, 1.0, 2.0, 4.0]
@@ -71,6 +73,7 @@ CONF = Path(nmt.__file__).resolve().parents[1] / "conf"
 # With `run` set, the notebook loads that run folder; otherwise it trains one with `nmt.train.train`, as
 # notebook 02 does. `nmt.load` returns a `Translator`: the model, its vocabulary, and the decoding API.
 
+
 # %%
 def train_toy(run_dir: Path) -> Path:
     """Train ``model`` on the toy corpus into ``run_dir`` with this notebook's sizes and time limit."""
@@ -95,10 +98,14 @@ def train_toy(run_dir: Path) -> Path:
     return run_dir
 
 
-run_dir = Path(run) if run else train_toy(Path(out_dir or f"runs/notebooks/{time.strftime('%Y-%m-%d_%H-%M-%S')}-decoding"))
+run_dir = (
+    Path(run) if run else train_toy(Path(out_dir or f"runs/notebooks/{time.strftime('%Y-%m-%d_%H-%M-%S')}-decoding"))
+)
 translator = nmt.load(run_dir)
 corpus_cfg = translator.config.data.corpus
-test = load_toy(**{k: corpus_cfg[k] for k in ("src_lang", "tgt_lang", "seed", "n_train", "n_val", "n_test")}).splits["test"]
+test = load_toy(**{k: corpus_cfg[k] for k in ("src_lang", "tgt_lang", "seed", "n_train", "n_val", "n_test")}).splits[
+    "test"
+]
 print(translator)
 pick = next((i for i, t in enumerate(test.tgt) if ", weil " in t), 0)
 src, ref = test.src[pick], test.tgt[pick]
@@ -109,9 +116,9 @@ print(f"test sentence {pick}:\n  source:    {src}\n  reference: {ref}")
 #
 # `Translator.next_token(source, prefix, temperature, k)` returns the k most likely next pieces after a
 # target prefix, and the entropy of the whole distribution. Taking its most likely piece again and again,
-# until the end-of-sentence piece (or the length limit), **is** greedy search: expect the sentence built that way to equal
-# `translate(strategy="greedy")` piece for piece. Along the way we record how uncertain the model is at each
-# step (entropy in nats at T = 1).
+# until the end-of-sentence piece (or the length limit), **is** greedy search: expect the sentence built
+# that way to equal `translate(strategy="greedy")` piece for piece. Along the way we record how uncertain
+# the model is at each step (entropy in nats at T = 1).
 
 # %%
 settings = DecodeSettings()  # the defaults: at most floor(1.5 · source length + 10) pieces, then the end
@@ -159,7 +166,8 @@ fig, ax = plt.subplots(figsize=(5, 3))
 ax.semilogx(temperatures, entropies, "o-", label=f"step {hardest}")
 ax.axhline(math.log(vocab_size), color="grey", linestyle="--", label="log V (uniform)")
 ax.set(xlabel="temperature T", ylabel="entropy (nats)", title="entropy of the sampling distribution")
-ax.legend();
+ax.legend()
+plt.show()
 
 # %% [markdown]
 # ## 4. Beam search: the n-best list and the length penalty
@@ -204,13 +212,16 @@ for T in temperatures:
         "greedy": sum(t == greedy.text for t in texts),
         "bleu": corpus_scores(texts, [ref] * len(texts))["bleu"],
     }
-    print(f"T = {T:4}: {diversity[T]['distinct']:2d} distinct of {n_samples}, {diversity[T]['greedy']:2d} equal to "
-          f"greedy, BLEU {diversity[T]['bleu']:6.2f}; e.g. {texts[-1]}")
+    print(
+        f"T = {T:4}: {diversity[T]['distinct']:2d} distinct of {n_samples}, {diversity[T]['greedy']:2d} equal to "
+        f"greedy, BLEU {diversity[T]['bleu']:6.2f}; e.g. {texts[-1]}"
+    )
 fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3), layout="constrained")
 left.semilogx(temperatures, [d["distinct"] for d in diversity.values()], "o-")
 left.set(xlabel="temperature T", ylabel=f"distinct of {n_samples} samples", title="diversity")
 right.semilogx(temperatures, [d["bleu"] for d in diversity.values()], "o-")
-right.set(xlabel="temperature T", ylabel="BLEU against the reference", title="quality");
+right.set(xlabel="temperature T", ylabel="BLEU against the reference", title="quality")
+plt.show()
 
 # %% [markdown]
 # ## 6. The score of each strategy
@@ -235,7 +246,9 @@ for label, options in strategies.items():
     seconds = time.perf_counter() - start
     scores[label] = corpus_scores(hyps, refs)
     ratio = sum(len(h.split()) for h in hyps) / sum(len(r.split()) for r in refs)
-    lines.append(f"| {label} | {scores[label]['bleu']:.2f} | {scores[label]['chrf']:.2f} | {ratio:.3f} | {seconds:.1f} |")
+    lines.append(
+        f"| {label} | {scores[label]['bleu']:.2f} | {scores[label]['chrf']:.2f} | {ratio:.3f} | {seconds:.1f} |"
+    )
 display(Markdown("\n".join(lines)))
 signature = {s["signature"]["bleu"] for s in scores.values()}
 assert len(signature) == 1
@@ -245,7 +258,8 @@ print(f"chrF signature {next(iter(scores.values()))['signature']['chrf']}")
 fig, ax = plt.subplots(figsize=(7, 3))
 ax.bar(list(scores), [s["bleu"] for s in scores.values()])
 ax.set(ylabel="test BLEU", title=f"{len(sources)} toy test sentences")
-ax.tick_params(axis="x", labelsize=8);
+ax.tick_params(axis="x", labelsize=8)
+plt.show()
 
 # %% [markdown]
 # Greedy and beam search usually agree on a corpus this regular: its sentences have one right translation,
