@@ -103,11 +103,11 @@ def outputs_left(nb: nbformat.NotebookNode) -> list[int]:
 
 
 STYLE = """
-body { max-width: 60rem; margin: 2rem auto; padding: 0 1rem; font: 16px/1.5 system-ui, sans-serif; color: #222; }
-pre, code { font-size: 13px; }
-.jp-InputArea pre, .input_area pre { background: #f6f8fa; padding: .6rem; overflow-x: auto; }
-.jp-OutputArea pre { padding: 0 .6rem; overflow-x: auto; } .jp-InputPrompt, .jp-OutputPrompt { display: none; }
-img { max-width: 100%; } table { border-collapse: collapse; } td, th { border: 1px solid #ccc; padding: 2px 8px; }
+body { max-width: 62rem; margin: 2rem auto; padding: 0 1rem; font: 16px/1.5 system-ui, sans-serif; color: #222; }
+pre, code { font-size: 13px; } .prompt { display: none; } img { max-width: 100%; }
+.input_area pre { background: #f6f8fa; padding: .6rem; margin: .8rem 0 .3rem; overflow-x: auto; }
+.output_area pre { padding: 0 .6rem; overflow-x: auto; }
+table { border-collapse: collapse; } td, th { border: 1px solid #ccc; padding: 2px 8px; }
 """
 
 

@@ -144,8 +144,9 @@ for k, s in signatures.items():
 # ## 3. Learning curves
 #
 # Validation BLEU (greedy decoding) after each epoch, from each run's `metrics.csv`, against optimiser
-# steps and against training time. Expect both to climb fast on a corpus this regular; the RNN usually
-# makes more progress per step early on, the Transformer catches up when given longer.
+# steps and against training time. Expect both to climb fast on a corpus this regular, and the two panels
+# to tell different stories: per step and per second are different races, because a step of one model
+# costs more time than a step of the other (compare the step counts in the table above).
 
 
 # %%
@@ -209,9 +210,12 @@ display(attention_grid(tf_words, src_words, tgt_words, title="Transformer: cross
 
 # %% [markdown]
 # Read the RNN panel row by row: each German word is produced while looking at (mostly) one English word,
-# and the bright cells sit on the red squares, including the jump back for the verb at the end of the
-# clause. The Transformer's grid is less uniform: some heads look like alignments, others spread their
-# weight or sit on punctuation. Which ones align is measured over many sentences next.
+# and the bright cells sit on the red squares, including the jumps back for the verbs that German puts
+# at the end (the participle of the main clause, the verb of the "weil" clause). In the Transformer's
+# grid, compare the rows of panels: layers usually differ more than heads. The first layer's
+# cross-attention tends to be spread out (the decoder has read little of its own context yet), the last
+# layer's heads are sharp and close to an alignment, each a little different. Which ones align is
+# measured over many sentences next.
 
 # %% [markdown]
 # ## 5. How well does attention align? AER and entropy against the gold links
@@ -220,8 +224,9 @@ display(attention_grid(tf_words, src_words, tgt_words, title="Transformer: cross
 # turned into links (each German word → the English word it attends to most) and scored with the
 # **alignment error rate** (AER, 0 = every link right; `nmt.align.analyse_attention`) and the mean
 # **entropy** of its rows (0 nats = all weight on one word). Expect the RNN to have a low AER: its single
-# attention *is* its alignment. For the Transformer, look for the layer and head with the lowest AER:
-# usually one head of a middle or upper layer aligns well, while the head average and other heads do not.
+# attention *is* its alignment. For the Transformer, look at where the low AERs are: which layer, and
+# whether one head or the average of the heads aligns best. Low entropy alone does not mean alignment: a
+# head can be sharp and look at the wrong word (compare the two columns).
 
 # %%
 n = min(n_align, len(test.src))
@@ -285,7 +290,8 @@ for ax, m in zip(axes, MODELS, strict=True):
 
 # %% [markdown]
 # What to take away: the RNN's attention is an alignment because it has to be — the decoder gets the
-# source only through one weighted sum per step. The Transformer has many attention maps per step and
-# residual connections around each, so it can spread the job: its best head aligns, crossing the
-# reordering like Bahdanau's α does, while others do something else entirely. A Transformer heatmap averaged
-# over heads is therefore a poor picture of "where the model looked"; look at single heads, and measure.
+# source only through one weighted sum per step. The Transformer has one attention map per layer and head,
+# with residual connections around each, so it can share the job out: some layers' heads align and cross
+# the reordering as Bahdanau's α does, while others attend broadly. A single Transformer heatmap is
+# therefore no safe picture of "where the model looked"; look at every layer and head, and measure against
+# gold alignments where you have them.

@@ -192,8 +192,10 @@ print(f"greedy: log p {greedy.log_prob:.3f}  {greedy.text}")
 
 # %% [markdown]
 # On a sentence the model has learnt well, the n-best list is the best sentence followed by variants that
-# change one or two words, each far less likely. A larger α divides long hypotheses' (more negative)
-# log-probabilities by more, so it favours longer outputs; α = 0 ranks by log-probability alone.
+# change one or two words, each less likely. Compare its top with greedy's sentence: when they differ,
+# greedy took a piece that looked best at one step but led to a less likely sentence, and the beam, which
+# kept the runner-up, recovered. A larger α divides long hypotheses' (more negative) log-probabilities by
+# more, so it favours longer outputs; α = 0 ranks by log-probability alone.
 
 # %% [markdown]
 # ## 5. How diverse are samples?
