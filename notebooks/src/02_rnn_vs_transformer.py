@@ -116,6 +116,8 @@ given = {"rnn": rnn_run, "transformer": transformer_run}
 base = Path(out_dir) if out_dir else Path("runs/notebooks") / time.strftime("%Y-%m-%d_%H-%M-%S")
 run_dirs = {m: Path(given[m]) if given[m] else train_toy(m, base / m) for m in MODELS}
 results = {m: json.loads((run_dirs[m] / "results.json").read_text()) for m in MODELS}
+for m in MODELS:
+    assert results[m]["data"] == "toy", f"{run_dirs[m]}: trained on data={results[m]['data']}; use data=toy"
 corpora = {json.dumps(results[m]["config"]["data"]["corpus"], sort_keys=True) for m in MODELS}
 assert len(corpora) == 1, "the two runs must be trained and tested on the same toy corpus"
 

@@ -102,6 +102,7 @@ run_dir = (
     Path(run) if run else train_toy(Path(out_dir or f"runs/notebooks/{time.strftime('%Y-%m-%d_%H-%M-%S')}-decoding"))
 )
 translator = nmt.load(run_dir)
+assert translator.config.data.name == "toy", f"{run_dir}: trained on data={translator.config.data.name}; use data=toy"
 corpus_cfg = translator.config.data.corpus
 test = load_toy(**{k: corpus_cfg[k] for k in ("src_lang", "tgt_lang", "seed", "n_train", "n_val", "n_test")}).splits[
     "test"
