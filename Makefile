@@ -37,7 +37,7 @@ bench: setup
 	$(PY) -m nmt.bench $(ARGS)
 
 # The notebooks at full size, one core, executed HTML copies in docs/notebooks/ (a few minutes:
-# 02 trains both toy models for 2 minutes each into NB_RUNS; 03 decodes with 02's Transformer).
+# 02 trains both toy models for about 2 minutes each into NB_RUNS; 03 decodes with 02's Transformer).
 NB_TIME := $(shell date +%Y-%m-%d_%H-%M-%S)
 NB_RUNS ?= runs/notebooks/$(NB_TIME)
 notebooks: setup

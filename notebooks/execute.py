@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import ast
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -41,10 +42,13 @@ def notebook_path(name: str) -> Path:
     return path
 
 
-def kernel_manager() -> KernelManager:
-    """A manager for the ``python3`` kernel of this environment, checked to start ``sys.executable``."""
+def kernel_manager(sockets: Path) -> KernelManager:
+    """A manager for the ``python3`` kernel of this environment, checked to start ``sys.executable``.
+
+    The kernel talks over local sockets (files) in the folder ``sockets``, not over TCP.
+    """
     specs = KernelSpecManager(kernel_dirs=[str(Path(sys.prefix) / "share" / "jupyter" / "kernels")])
-    km = KernelManager(kernel_name="python3", kernel_spec_manager=specs, transport="ipc")
+    km = KernelManager(kernel_name="python3", kernel_spec_manager=specs, transport="ipc", ip=str(sockets / "kernel"))
     command = km.format_kernel_cmd()
     if command[0] != sys.executable:  # not resolved: a venv's python is a link, and only its own path makes it the venv
         raise RuntimeError(f"the python3 kernel would start {command[0]}, not this interpreter {sys.executable}")
@@ -90,8 +94,9 @@ def execute(path: Path, params: dict[str, Any] | None = None, timeout: int | Non
     Raises nbclient's ``CellExecutionError`` (with the failing cell and traceback) when a cell fails.
     """
     nb = inject(nbformat.read(path, as_version=4), params or {}, where=path.name)
-    client = NotebookClient(nb, km=kernel_manager(), timeout=timeout, resources={"metadata": {"path": str(ROOT)}})
-    client.execute()
+    with tempfile.TemporaryDirectory(prefix="nmt-kernel-") as sockets:
+        km = kernel_manager(Path(sockets))
+        NotebookClient(nb, km=km, timeout=timeout, resources={"metadata": {"path": str(ROOT)}}).execute()
     return nb
 
 

@@ -29,18 +29,19 @@ execute = _load("execute")
 build = _load("build")
 
 TINY_TRANSFORMER = ["model.net.d_model=32", "model.net.d_ff=64", "model.net.enc_layers=2", "model.net.dec_layers=2"]
-TINY_TOY = {"n_train": 300, "n_val": 30, "n_test": 30, "max_epochs": 2}
+TINY_TOY = {"n_train": 300, "n_val": 30, "n_test": 30}
 SMALL = {
     "01_attention_from_scratch": {"n_samples": 1000},
     "02_rnn_vs_transformer": {
         **TINY_TOY,
+        "epochs": {"rnn": 2, "transformer": 2},
         "n_align": 20,
         "model_overrides": {
             "rnn": ["model.net.emb_dim=32", "model.net.hidden_dim=32", "model.net.attn_dim=32"],
             "transformer": TINY_TRANSFORMER,
         },
     },
-    "03_decoding": {**TINY_TOY, "n_score": 20, "n_samples": 5, "model_overrides": TINY_TRANSFORMER},
+    "03_decoding": {**TINY_TOY, "epochs": 2, "n_score": 20, "n_samples": 5, "model_overrides": TINY_TRANSFORMER},
 }
 FIGURES = {"01_attention_from_scratch": 8, "02_rnn_vs_transformer": 4, "03_decoding": 4}
 
@@ -94,8 +95,8 @@ def test_parameters_are_injected_after_the_parameters_cell():
         execute.inject(nb, {"n_trian": 10}, where="03_decoding.ipynb")
 
 
-def test_kernel_is_this_environments_python():
-    command = execute.kernel_manager().format_kernel_cmd()
+def test_kernel_is_this_environments_python(tmp_path):
+    command = execute.kernel_manager(tmp_path).format_kernel_cmd()
     assert command[0] == sys.executable
     assert Path(command[0]).parent == Path(sys.prefix) / "bin"
 
