@@ -149,7 +149,7 @@ for d in dims:
     top_raw.append(torch.softmax(dots, -1).max(-1).values.mean().item())
     top_scaled.append(torch.softmax(dots / math.sqrt(d), -1).max(-1).values.mean().item())
 
-fig, (left, right) = plt.subplots(1, 2)
+fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.2), layout="constrained")
 left.loglog(dims, var_raw, "o-", label="q·k")
 left.loglog(dims, var_scaled, "o-", label="q·k / √d_k")
 left.set(xlabel="d_k", ylabel="variance", title="variance of the score")

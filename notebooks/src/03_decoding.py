@@ -165,6 +165,8 @@ print(f"log V = log {vocab_size} = {math.log(vocab_size):.3f} nats (uniform)")
 
 fig, ax = plt.subplots(figsize=(5, 3))
 ax.semilogx(temperatures, entropies, "o-", label=f"step {hardest}")
+ax.set_xticks(temperatures, labels=[f"{T:g}" for T in temperatures], minor=False)
+ax.minorticks_off()
 ax.axhline(math.log(vocab_size), color="grey", linestyle="--", label="log V (uniform)")
 ax.set(xlabel="temperature T", ylabel="entropy (nats)", title="entropy of the sampling distribution")
 ax.legend()
@@ -224,6 +226,9 @@ left.semilogx(temperatures, [d["distinct"] for d in diversity.values()], "o-")
 left.set(xlabel="temperature T", ylabel=f"distinct of {n_samples} samples", title="diversity")
 right.semilogx(temperatures, [d["bleu"] for d in diversity.values()], "o-")
 right.set(xlabel="temperature T", ylabel="BLEU against the reference", title="quality")
+for ax in (left, right):
+    ax.set_xticks(temperatures, labels=[f"{T:g}" for T in temperatures])
+    ax.minorticks_off()
 plt.show()
 
 # %% [markdown]
