@@ -8,13 +8,13 @@ TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: setup train test test-fast lint bench multi30k clean
+.PHONY: setup train test test-fast lint bench notebooks multi30k clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH)
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,notebooks]'
 	@touch $(STAMP)
 
 setup: $(STAMP)
@@ -29,11 +29,20 @@ test-fast: setup
 	$(PY) -m pytest -q -m "not slow" $(ARGS)
 
 lint: setup
-	$(PY) -m ruff check nmt tests
-	$(PY) -m ruff format --check nmt tests
+	$(PY) -m ruff check nmt tests notebooks
+	$(PY) -m ruff format --check nmt tests notebooks
+	$(PY) notebooks/build.py --check
 
 bench: setup
 	$(PY) -m nmt.bench $(ARGS)
+
+# The notebooks at full size, one core, executed HTML copies in docs/notebooks/ (a few minutes:
+# 02 trains both toy models for about 2 minutes each into NB_RUNS; 03 decodes with 02's Transformer).
+NB_TIME := $(shell date +%Y-%m-%d_%H-%M-%S)
+NB_RUNS ?= runs/notebooks/$(NB_TIME)
+notebooks: setup
+	OMP_NUM_THREADS=1 $(PY) notebooks/execute.py --html docs/notebooks \
+		--param 02_rnn_vs_transformer:out_dir=$(NB_RUNS) --param 03_decoding:run=$(NB_RUNS)/transformer $(ARGS)
 
 # The README's Multi30k results: both experiments at once, one core each (89 min), the length
 # penalty of each chosen on val (test decoded once with it), then the report with each run's files.
