@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from nmt.batch import Batch
 from nmt.checkpoint import LoadedRun, load_run
+from nmt.errors import ConfigError
 from nmt.models.base import Seq2Seq
 from nmt.next_token import entropy, next_token_log_probs, temperature_probs
 from nmt.sampler import TokenBucketSampler
@@ -127,7 +128,7 @@ class Translator:
         config: DictConfig | None = None,
     ) -> None:
         if max_len is not None and max_len < 1:
-            raise ValueError(f"max_len={max_len} must be a positive number of source pieces (or None)")
+            raise ConfigError(f"max_len={max_len} must be a positive number of source pieces (or None)")
         self.model, self.vocab, self.max_len = model.eval(), vocab, max_len
         self.checkpoint, self.config = checkpoint, config
 
@@ -181,7 +182,7 @@ class Translator:
         if strategy == "sample":
             samples, n_best = n_best, 1
         elif strategy == "greedy" and n_best > 1:
-            raise ValueError(f"greedy search gives one hypothesis, not n_best={n_best}; use beam or sample")
+            raise ConfigError(f"greedy search gives one hypothesis, not n_best={n_best}; use beam or sample")
         settings = DecodeSettings(
             strategy, beam_size, length_penalty, n_best, max_len_a, max_len_b, temperature, top_k, seed
         )
@@ -216,7 +217,7 @@ class Translator:
             progress: show a progress bar (on a terminal).
         """
         if samples < 1 or (samples > 1 and settings.strategy != "sample"):
-            raise ValueError(f"samples={samples}: several samples per sentence need strategy 'sample'")
+            raise ConfigError(f"samples={samples}: several samples per sentence need strategy 'sample'")
         sentences = list(sentences)
         ids, truncated = self._encode(sentences)
         rows = [i for i, x in enumerate(ids) if x for _ in range(samples)]  # sentence of every decoded row
@@ -246,7 +247,7 @@ class Translator:
         """
         ids, _ = self._encode([source])
         if not ids[0]:
-            raise ValueError("next_token needs a non-blank source sentence")
+            raise ConfigError("next_token needs a non-blank source sentence")
         batch = Batch.from_ids(ids, None, [0], self.vocab.pad_id, self.vocab.bos_id, self.vocab.eos_id)
         src, src_mask = batch.src.to(self.device), batch.src_mask.to(self.device)
         prefix_ids = torch.tensor([list(prefix)], dtype=torch.long, device=self.device).view(1, -1)  # (1, t)

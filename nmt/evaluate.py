@@ -18,8 +18,6 @@ The functions ``translate_batches`` and ``score_hypotheses`` are also used by ``
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -32,10 +30,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from nmt.api import Translator, translate_batches
+from nmt.atomic import write_json_atomic, write_text_atomic
 from nmt.batch import Batch
 from nmt.checkpoint import LoadedRun, load_run, run_relative
 from nmt.corpora.base import CorpusError
 from nmt.corpora.reading import read_parallel
+from nmt.errors import one_line_errors
 from nmt.metrics import score_texts
 from nmt.models.base import Seq2Seq, eval_mode
 from nmt.search import DecodeSettings
@@ -133,11 +133,8 @@ def load_eval_set(run: LoadedRun, cfg: DictConfig) -> tuple[str, list[str], list
 
 
 def write_json(path: Path, data: dict) -> None:
-    """Write atomically: a reader never sees half a results file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """Write atomically (``nmt.atomic``): a reader never sees half a results file."""
+    write_json_atomic(path, data)
 
 
 def evaluate(cfg: DictConfig) -> dict:
@@ -164,8 +161,7 @@ def evaluate(cfg: DictConfig) -> dict:
 
     tag = decode_tag(settings, str(cfg.checkpoint), int(cfg.average))
     hyp_path = Path(cfg.hypotheses) if cfg.get("hypotheses") else run.run_dir / "hypotheses" / f"{name}.{tag}.txt"
-    hyp_path.parent.mkdir(parents=True, exist_ok=True)
-    hyp_path.write_text("".join(t + "\n" for t in texts), encoding="utf-8")
+    write_text_atomic(hyp_path, "".join(t + "\n" for t in texts))
     out_path = Path(cfg.output) if cfg.get("output") else run.run_dir / "eval" / f"{name}.{tag}.json"
 
     scores = score_texts(texts, references)
@@ -203,11 +199,8 @@ def summary(report: dict) -> str:
 
 @hydra.main(config_path="../conf", config_name="evaluate", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    try:
+    with one_line_errors("nmt.evaluate"):
         report = evaluate(cfg)
-    except (ValueError, OSError) as err:  # CheckpointError, CorpusError: one-line messages
-        print(f"nmt.evaluate: error: {err}", file=sys.stderr)
-        sys.exit(2)
     print(summary(report))
     print(f"wrote {report['hypotheses']} and {report['output']}", file=sys.stderr)
 

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from nmt.errors import ConfigError
 from nmt.models.base import Seq2Seq
 
 STRATEGIES = ("greedy", "beam", "sample")
@@ -81,7 +82,7 @@ class DecodeSettings:
         ]
         for ok, message in checks:
             if not ok:
-                raise ValueError(f"decode settings (conf/decode/*.yaml or decode.* overrides): {message}")
+                raise ConfigError(f"decode settings (conf/decode/*.yaml or decode.* overrides): {message}")
 
 
 @dataclass

@@ -28,7 +28,7 @@ import os
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import BinaryIO, TextIO
+from typing import IO, BinaryIO, TextIO
 
 import hydra
 import torch
@@ -36,6 +36,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from nmt.api import Translation, Translator
 from nmt.checkpoint import load_run
+from nmt.corpora.base import CorpusError
+from nmt.errors import ConfigError, one_line_errors
 from nmt.search import DecodeSettings
 
 log = logging.getLogger(__name__)
@@ -56,7 +58,7 @@ def decode_line(raw: bytes) -> str:
 def read_chunks(source: BinaryIO, size: int) -> Iterator[list[str]]:
     """Lists of up to ``size`` lines, split on b"\\n" only; each list is yielded as soon as it is full."""
     if size < 1:
-        raise ValueError(f"batch_lines={size} must be >= 1")
+        raise ConfigError(f"batch_lines={size} must be >= 1")
     chunk: list[str] = []
     for raw in iter(source.readline, b""):
         chunk.append(decode_line(raw))
@@ -113,14 +115,26 @@ def translate_stream(
 def _nbest_settings(settings: DecodeSettings, nbest: int) -> tuple[DecodeSettings, int]:
     """Decode settings and samples per line for ``nbest`` hypotheses."""
     if nbest < 1:
-        raise ValueError(f"nbest={nbest} must be >= 1")
+        raise ConfigError(f"nbest={nbest} must be >= 1")
     if settings.strategy == "beam":
         return replace(settings, n_best=nbest), 1
     if settings.strategy == "sample":
         return replace(settings, n_best=1), nbest
     if nbest > 1:
-        raise ValueError(f"nbest={nbest} needs decode=beam (with decode.beam_size >= {nbest}) or decode=sample")
+        raise ConfigError(f"nbest={nbest} needs decode=beam (with decode.beam_size >= {nbest}) or decode=sample")
     return replace(settings, n_best=1), 1
+
+
+def _open(path: str, mode: str) -> IO:
+    """``input=`` ("rb") or ``output=`` ("w", UTF-8, "\\n" line ends); a one-line error naming the key if it fails."""
+    try:
+        if mode == "rb":
+            return open(path, "rb")  # noqa: SIM115
+        return open(path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+    except OSError as err:
+        key, error, fix = ("input", CorpusError, "readable") if mode == "rb" else ("output", ConfigError, "writable")
+        why = err.strerror or type(err).__name__
+        raise error(f"{key}={path}: cannot open ({why}); give a {fix} file") from None
 
 
 def _run(cfg: DictConfig) -> int:
@@ -133,10 +147,10 @@ def _run(cfg: DictConfig) -> int:
         translator.max_len = int(cfg.max_len)
     interactive = not cfg.get("input") and sys.stdin.isatty()
     batch_lines = 1 if interactive else int(cfg.batch_lines)
-    source = open(cfg.input, "rb") if cfg.get("input") else sys.stdin.buffer  # noqa: SIM115
+    source = _open(cfg.input, "rb") if cfg.get("input") else sys.stdin.buffer
     try:
         if cfg.get("output"):
-            with open(cfg.output, "w", encoding="utf-8", newline="\n") as sink:
+            with _open(cfg.output, "w") as sink:
                 return translate_stream(translator, source, sink, settings, int(cfg.nbest), batch_lines, cfg.max_tokens)
         sys.stdout.reconfigure(encoding="utf-8", newline="\n")
         return translate_stream(translator, source, sys.stdout, settings, int(cfg.nbest), batch_lines, cfg.max_tokens)
@@ -148,15 +162,13 @@ def _run(cfg: DictConfig) -> int:
 @hydra.main(config_path="../conf", config_name="translate", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     try:
-        _run(cfg)
+        with one_line_errors("nmt.translate"):
+            _run(cfg)
     except BrokenPipeError:  # e.g. `| head`: the reader left; stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
-    except (ValueError, OSError) as err:  # CheckpointError, CorpusError, missing files: one-line messages
-        print(f"nmt.translate: error: {err}", file=sys.stderr)
-        sys.exit(2)
 
 
 if __name__ == "__main__":
