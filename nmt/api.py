@@ -12,7 +12,8 @@ Example::
 Sentences are cut into SentencePiece pieces with the run's own vocabulary, grouped into
 length-sorted batches under a token budget, decoded with ``nmt.search`` and returned in input
 order. Blank sentences (or ones with no source piece) translate to "" without touching the
-model; sources longer than the run's ``data.max_len`` pieces are truncated, with a warning.
+model. Sources longer than the run's ``data.max_len`` pieces (or ``max_len``) are cut there, with a
+warning, exactly as in nmt.train's val/test scores, ``nmt.evaluate`` and ``nmt.translate``.
 """
 
 from __future__ import annotations
@@ -133,9 +134,14 @@ class Translator:
         self.checkpoint, self.config = checkpoint, config
 
     @classmethod
-    def from_run(cls, run: LoadedRun) -> Translator:
-        """A translator for a loaded run folder, cutting sources at the run's ``data.max_len``."""
-        return cls(run.model, run.vocab, int(run.config.data.get("max_len", 128)), run.checkpoint, run.config)
+    def from_run(cls, run: LoadedRun, max_len: int | None = None) -> Translator:
+        """A translator for a loaded run folder, cutting sources at ``max_len`` pieces.
+
+        ``max_len=None`` uses the run's ``data.max_len``, where nmt.train cut the val and test
+        sources it scored: every command then gives the same model the same input.
+        """
+        limit = int(run.config.data.get("max_len", 128)) if max_len is None else max_len
+        return cls(run.model, run.vocab, limit, run.checkpoint, run.config)
 
     @property
     def device(self) -> torch.device:
@@ -302,7 +308,11 @@ class Translator:
 
 
 def load(
-    run_dir: str | Path, checkpoint: str | Sequence[str] = "best", device: str = "cpu", average: int = 0
+    run_dir: str | Path,
+    checkpoint: str | Sequence[str] = "best",
+    device: str = "cpu",
+    average: int = 0,
+    max_len: int | None = None,
 ) -> Translator:
     """Load a run folder written by ``nmt.train`` as a ``Translator``.
 
@@ -311,5 +321,6 @@ def load(
         checkpoint: "best", "last", or a checkpoint path (see ``nmt.checkpoint.load_run``).
         device: "cpu", "cuda", ...
         average: average the weights of the N most recent checkpoints (0: no averaging).
+        max_len: cut sources to this many pieces (None: the run's ``data.max_len``, as every command).
     """
-    return Translator.from_run(load_run(run_dir, checkpoint, device, average))
+    return Translator.from_run(load_run(run_dir, checkpoint, device, average), max_len)

@@ -48,6 +48,7 @@ from nmt.evaluate import decode_timing, load_eval_set, write_json
 from nmt.figures import attention_heatmap, learning_curves, save_figure
 from nmt.metrics import score_texts
 from nmt.plot import teacher_forced
+from nmt.safe_load import load_run_config
 from nmt.search import DecodeSettings
 
 # --------------------------------------------------------------------------- finding and checking runs
@@ -264,6 +265,8 @@ def compare(
     found = find_runs(paths)
     runs = load_runs(found)
     check_comparable(runs)
+    for run in runs:  # run folders are untrusted: refuse a bad config.yaml before writing anything
+        load_run_config(run.path / "config.yaml")
     out_dir = Path(out) if out else default_out(paths, found)
     out_dir.mkdir(parents=True, exist_ok=True)
 

@@ -153,7 +153,8 @@ def evaluate(cfg: DictConfig) -> dict:
     settings = DecodeSettings(**OmegaConf.to_container(cfg.decode, resolve=True))
     run = load_run(cfg.run, cfg.checkpoint, cfg.device, int(cfg.average))
     name, sources, references = load_eval_set(run, cfg)
-    translator = Translator(run.model, run.vocab, cfg.get("max_len"), run.checkpoint, run.config)
+    max_len = cfg.get("max_len")
+    translator = Translator.from_run(run, None if max_len is None else int(max_len))  # as nmt.translate
     start = time.perf_counter()
     results = translator.decode(sources, settings, int(cfg.max_tokens), progress=True)
     seconds = time.perf_counter() - start
@@ -171,6 +172,7 @@ def evaluate(cfg: DictConfig) -> dict:
         "split": None if cfg.get("src_file") else name,
         "src_file": cfg.get("src_file"),
         "ref_file": cfg.get("ref_file"),
+        "max_len": translator.max_len,
         "truncated_sources": sum(r[0].truncated for r in results),
         "decode": asdict(settings),
         "checkpoint": run_relative(run.checkpoint, run.run_dir),

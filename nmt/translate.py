@@ -12,13 +12,16 @@ time, which is much faster.
 
 Any input is accepted: lines are split on "\\n" only (a trailing "\\r" is dropped), invalid UTF-8
 becomes U+FFFD, a blank line gives an empty line, and a source longer than the run's
-``data.max_len`` pieces (or ``max_len=``) is cut there, with a warning on standard error.
+``data.max_len`` pieces (or ``max_len=``) is cut there, with a warning on standard error, exactly
+as ``nmt.evaluate`` and nmt.train's val/test scores cut it: one model, one output.
 
 N-best output (``nbest=K``): K lines per input line, best first, in the format
 ``i ||| hypothesis ||| score`` where ``i`` is the 0-based input line number and ``score`` the
 search score (beam: log-probability / GNMT length penalty; sampling: log-probability). Beam search
-needs ``decode.beam_size >= K``; with ``decode=sample`` the K lines are K independent samples. If
-the search finds fewer than K distinct hypotheses, the last one is repeated, so there are always K.
+needs ``decode.beam_size >= K``; with ``decode=sample`` the K lines are K independent samples. A line is
+never padded by repeating a hypothesis: when beam search finds fewer than K (a blank line has
+one, the empty one), that input line gets fewer lines, and a warning on standard error says
+how many it found.
 """
 
 from __future__ import annotations
@@ -70,9 +73,8 @@ def read_chunks(source: BinaryIO, size: int) -> Iterator[list[str]]:
 
 
 def format_nbest(index: int, hyps: list[Translation], k: int) -> list[str]:
-    """Exactly ``k`` lines ``index ||| text ||| score`` (the last hypothesis repeated if there are fewer)."""
-    padded = (hyps + [hyps[-1]] * k)[:k]
-    return [f"{index} ||| {h.text.translate(_ONE_LINE)} ||| {h.score:.4f}" for h in padded]
+    """One line ``index ||| text ||| score`` per hypothesis found, at most ``k``: never padded with repeats."""
+    return [f"{index} ||| {h.text.translate(_ONE_LINE)} ||| {h.score:.4f}" for h in hyps[:k]]
 
 
 def translate_stream(
@@ -104,6 +106,9 @@ def translate_stream(
                 log.warning("line %d: source longer than max_len=%s pieces, cut", done + offset + 1, translator.max_len)
             if nbest > 1:
                 out = format_nbest(done + offset, hyps, nbest)
+                if len(out) < nbest:
+                    line = done + offset + 1
+                    log.warning("line %d: the search found %d of nbest=%d hypotheses", line, len(out), nbest)
             else:
                 out = [hyps[0].text.translate(_ONE_LINE)]
             sink.write("".join(line + "\n" for line in out))
@@ -142,9 +147,9 @@ def _run(cfg: DictConfig) -> int:
         torch.set_num_threads(int(cfg.threads))
     settings = DecodeSettings(**OmegaConf.to_container(cfg.decode, resolve=True))
     _nbest_settings(settings, int(cfg.nbest))  # fail before loading anything
-    translator = Translator.from_run(load_run(cfg.run, cfg.checkpoint, cfg.device, int(cfg.average)))
-    if cfg.get("max_len") is not None:
-        translator.max_len = int(cfg.max_len)
+    max_len = cfg.get("max_len")
+    run = load_run(cfg.run, cfg.checkpoint, cfg.device, int(cfg.average))
+    translator = Translator.from_run(run, None if max_len is None else int(max_len))  # as nmt.evaluate
     interactive = not cfg.get("input") and sys.stdin.isatty()
     batch_lines = 1 if interactive else int(cfg.batch_lines)
     source = _open(cfg.input, "rb") if cfg.get("input") else sys.stdin.buffer

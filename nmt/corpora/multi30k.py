@@ -161,7 +161,10 @@ def _download(fname: str, base_url: str, cache: Path, table: Mapping[str, str]) 
 
 
 def _read_split(name: str, src_path: Path, tgt_path: Path) -> ParallelSplit:
+    """Training pairs with an empty side are dropped; evaluation splits keep every line (scores need them)."""
     src, tgt = read_parallel(src_path, tgt_path)
+    if name != "train":
+        return ParallelSplit(name=name, src=src, tgt=tgt)
     kept = drop_empty_pairs(src, tgt, f"{name} ({src_path} / {tgt_path})")
     return ParallelSplit(name=name, src=kept.src, tgt=kept.tgt)
 
