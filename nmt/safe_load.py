@@ -38,6 +38,7 @@ ALLOWED_TARGETS = frozenset(
         "nmt.corpora.files.load_files",
         "nmt.corpora.multi30k.load_multi30k",
         "nmt.corpora.toy.load_toy",
+        "nmt.optim.adam",
         "torch.optim.Adam",
         "torch.optim.AdamW",
         "torch.optim.SGD",
