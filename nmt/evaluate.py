@@ -35,7 +35,7 @@ from nmt.batch import Batch
 from nmt.checkpoint import LoadedRun, load_run, run_relative
 from nmt.corpora.base import CorpusError
 from nmt.corpora.reading import read_parallel
-from nmt.errors import one_line_errors
+from nmt.errors import ConfigError, one_line_errors
 from nmt.metrics import score_texts
 from nmt.models.base import Seq2Seq, eval_mode
 from nmt.search import DecodeSettings
@@ -148,6 +148,8 @@ def evaluate(cfg: DictConfig) -> dict:
     Returns:
         The results written to the JSON file.
     """
+    if OmegaConf.is_missing(cfg, "run"):
+        raise ConfigError("run=… is missing: pass the folder of a run written by nmt.train, e.g. run=runs/<…>")
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     settings = DecodeSettings(**OmegaConf.to_container(cfg.decode, resolve=True))

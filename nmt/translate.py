@@ -143,6 +143,8 @@ def _open(path: str, mode: str) -> IO:
 
 
 def _run(cfg: DictConfig) -> int:
+    if OmegaConf.is_missing(cfg, "run"):
+        raise ConfigError("run=… is missing: pass the folder of a run written by nmt.train, e.g. run=runs/<…>")
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     settings = DecodeSettings(**OmegaConf.to_container(cfg.decode, resolve=True))

@@ -70,3 +70,11 @@ def test_instantiation_errors_wrapping_ours_are_one_line(capsys):
     assert exit_.value.code == 2 and err.startswith("nmt.x: error: toy corpus: n_val=-1") and err.count("\n") == 1
     with pytest.raises(InstantiationException), one_line_errors("nmt.x"):  # wrapping a bug: kept
         instantiate({"_target_": "nmt.schedule.InverseSqrtFactor", "warmup_steps": "x"})
+
+
+@pytest.mark.parametrize("module", ["nmt.evaluate", "nmt.translate"])
+def test_a_missing_run_is_one_line(module, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        importlib.import_module(module).main(_compose(module.removeprefix("nmt."), []))
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.startswith(f"{module}: error: run=… is missing") and err.count("\n") == 1
