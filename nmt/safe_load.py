@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from torch import nn
@@ -89,10 +90,10 @@ def load_run_config(path: str | Path) -> DictConfig:
     try:
         loaded = OmegaConf.load(path)
         plain = OmegaConf.to_container(loaded, resolve=True)
-    except (OmegaConfBaseException, OSError, ValueError) as err:  # yaml's errors are ValueErrors
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    except (OmegaConfBaseException, yaml.YAMLError, OSError, UnicodeDecodeError) as err:
         raise CheckpointError(
-            f"{path}: not a readable run config ({first}); use the config.yaml nmt.train wrote"
+            f"{path}: not a readable run config ({type(err).__name__}: {_first_line(err)}); "
+            "use the config.yaml nmt.train wrote"
         ) from None
     if not isinstance(plain, dict):
         raise CheckpointError(f"{path}: not a mapping of settings; use the config.yaml nmt.train wrote")

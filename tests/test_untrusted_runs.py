@@ -118,6 +118,21 @@ def test_the_allow_list_is_exact_and_covers_the_project_configs():
         refuse_unknown_targets({"a": {"b": {"_partial_": True}}}, "c.yaml")
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("model: [unclosed\n", "not a readable run config (ParserError"),
+        ("a: ${missing.key}\n", "not a readable run config (InterpolationKeyError"),
+        ("- just\n- a list\n", "not a mapping of settings"),
+    ],
+)
+def test_unreadable_configs_are_one_line(tmp_path, text, message):
+    (tmp_path / "config.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(CheckpointError, match=re.escape(message)) as err:
+        load_run(tmp_path)
+    assert "\n" not in str(err.value)
+
+
 def test_interpolations_cannot_build_a_target_later(transformer_run, tmp_path):
     folder = Path(shutil.copytree(transformer_run, tmp_path / "run"))
     victim = tmp_path / "pwned.txt"
