@@ -26,6 +26,7 @@ from typing import Any, Literal
 import numpy as np
 
 from nmt.corpora.base import CorpusError
+from nmt.errors import ConfigError
 
 WORD_START = "\u2581"  # "▁", SentencePiece's mark for "a space came before this piece"
 EOS_PIECE = "</s>"
@@ -168,7 +169,7 @@ def hard_alignment(attn: Any, method: Method = "argmax") -> set[Link]:
         return src_to_tgt
     if method == "intersection":
         return tgt_to_src & src_to_tgt
-    raise ValueError(f"unknown alignment method {method!r}; use 'argmax', 'src_argmax' or 'intersection'")
+    raise ConfigError(f"unknown alignment method {method!r}; use 'argmax', 'src_argmax' or 'intersection'")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ Example::
 Sentences are cut into SentencePiece pieces with the run's own vocabulary, grouped into
 length-sorted batches under a token budget, decoded with ``nmt.search`` and returned in input
 order. Blank sentences (or ones with no source piece) translate to "" without touching the
-model; sources longer than the run's ``data.max_len`` pieces are truncated, with a warning.
+model. Sources longer than the run's ``data.max_len`` pieces (or ``max_len``) are cut there, with a
+warning, exactly as in nmt.train's val/test scores, ``nmt.evaluate`` and ``nmt.translate``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tqdm.auto import tqdm
 
 from nmt.batch import Batch
 from nmt.checkpoint import LoadedRun, load_run
+from nmt.errors import ConfigError
 from nmt.models.base import Seq2Seq
 from nmt.next_token import entropy, next_token_log_probs, temperature_probs
 from nmt.sampler import TokenBucketSampler
@@ -129,14 +131,19 @@ class Translator:
         config: DictConfig | None = None,
     ) -> None:
         if max_len is not None and max_len < 1:
-            raise ValueError(f"max_len={max_len} must be a positive number of source pieces (or None)")
+            raise ConfigError(f"max_len={max_len} must be a positive number of source pieces (or None)")
         self.model, self.vocab, self.max_len = model.eval(), vocab, max_len
         self.checkpoint, self.config = checkpoint, config
 
     @classmethod
-    def from_run(cls, run: LoadedRun) -> Translator:
-        """A translator for a loaded run folder, cutting sources at the run's ``data.max_len``."""
-        return cls(run.model, run.vocab, int(run.config.data.get("max_len", 128)), run.checkpoint, run.config)
+    def from_run(cls, run: LoadedRun, max_len: int | None = None) -> Translator:
+        """A translator for a loaded run folder, cutting sources at ``max_len`` pieces.
+
+        ``max_len=None`` uses the run's ``data.max_len``, where nmt.train cut the val and test
+        sources it scored: every command then gives the same model the same input.
+        """
+        limit = int(run.config.data.get("max_len", 128)) if max_len is None else max_len
+        return cls(run.model, run.vocab, limit, run.checkpoint, run.config)
 
     @property
     def device(self) -> torch.device:
@@ -183,7 +190,7 @@ class Translator:
         if strategy == "sample":
             samples, n_best = n_best, 1
         elif strategy == "greedy" and n_best > 1:
-            raise ValueError(f"greedy search gives one hypothesis, not n_best={n_best}; use beam or sample")
+            raise ConfigError(f"greedy search gives one hypothesis, not n_best={n_best}; use beam or sample")
         settings = DecodeSettings(
             strategy, beam_size, length_penalty, n_best, max_len_a, max_len_b, temperature, top_k, seed
         )
@@ -218,7 +225,7 @@ class Translator:
             progress: show a progress bar (on a terminal).
         """
         if samples < 1 or (samples > 1 and settings.strategy != "sample"):
-            raise ValueError(f"samples={samples}: several samples per sentence need strategy 'sample'")
+            raise ConfigError(f"samples={samples}: several samples per sentence need strategy 'sample'")
         sentences = list(sentences)
         ids, truncated = self._encode(sentences)
         rows = [i for i, x in enumerate(ids) if x for _ in range(samples)]  # sentence of every decoded row
@@ -248,7 +255,7 @@ class Translator:
         """
         ids, _ = self._encode([source])
         if not ids[0]:
-            raise ValueError("next_token needs a non-blank source sentence")
+            raise ConfigError("next_token needs a non-blank source sentence")
         batch = Batch.from_ids(ids, None, [0], self.vocab.pad_id, self.vocab.bos_id, self.vocab.eos_id)
         src, src_mask = batch.src.to(self.device), batch.src_mask.to(self.device)
         prefix_ids = torch.tensor([list(prefix)], dtype=torch.long, device=self.device).view(1, -1)  # (1, t)
@@ -304,7 +311,11 @@ class Translator:
 
 
 def load(
-    run_dir: str | Path, checkpoint: str | Sequence[str] = "best", device: str = "cpu", average: int = 0
+    run_dir: str | Path,
+    checkpoint: str | Sequence[str] = "best",
+    device: str = "cpu",
+    average: int = 0,
+    max_len: int | None = None,
 ) -> Translator:
     """Load a run folder written by ``nmt.train`` as a ``Translator``.
 
@@ -313,5 +324,6 @@ def load(
         checkpoint: "best", "last", or a checkpoint path (see ``nmt.checkpoint.load_run``).
         device: "cpu", "cuda", ...
         average: average the weights of the N most recent checkpoints (0: no averaging).
+        max_len: cut sources to this many pieces (None: the run's ``data.max_len``, as every command).
     """
-    return Translator.from_run(load_run(run_dir, checkpoint, device, average))
+    return Translator.from_run(load_run(run_dir, checkpoint, device, average), max_len)

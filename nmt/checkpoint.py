@@ -11,15 +11,12 @@ from pathlib import Path
 
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from nmt.errors import NmtError
+from nmt.errors import CheckpointError, ConfigError
 from nmt.models.base import Seq2Seq
+from nmt.safe_load import check_weights_fit, load_run_config, read_checkpoint
 from nmt.vocab import Vocab
-
-
-class CheckpointError(NmtError):
-    """A missing, unreadable or mismatched checkpoint or run folder (one-line message)."""
 
 
 def build_model(model_cfg: DictConfig, vocab: Vocab) -> Seq2Seq:
@@ -40,17 +37,7 @@ def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
 
     Keys lose the LightningModule's ``model.`` prefix, so they fit the bare ``Seq2Seq``.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint; pass an existing .ckpt file or a run folder")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        state = ckpt["state_dict"]
-    except Exception as err:  # torch raises many types for truncated/corrupt files
-        raise CheckpointError(
-            f"{path}: not a readable checkpoint ({type(err).__name__}); it may be truncated — use another "
-            "checkpoint of the run (e.g. last.ckpt) or retrain"
-        ) from None
+    state = read_checkpoint(path)["state_dict"]
     return {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
 
 
@@ -206,16 +193,13 @@ def load_run(
         average: when N > 0, load the mean weights of the N most recent checkpoints.
     """
     run_dir = Path(run_dir).expanduser()
-    cfg_path = run_dir / "config.yaml"
-    if not cfg_path.is_file():
-        raise CheckpointError(f"{cfg_path}: missing; run=… must be a run folder written by nmt.train")
+    cfg = load_run_config(run_dir / "config.yaml")  # refuses unknown _target_s before anything runs
     if isinstance(checkpoint, str) and checkpoint == "tested":
         if average:
-            raise ValueError(f"checkpoint=tested already says whether to average: drop average={average}")
+            raise ConfigError(f"checkpoint=tested already says whether to average: drop average={average}")
         checkpoint, average = tested_weights(run_dir)
     if average < 0:
-        raise ValueError(f"average={average}: give the number of checkpoints to average (0 = no averaging)")
-    cfg = OmegaConf.load(cfg_path)
+        raise ConfigError(f"average={average}: give the number of checkpoints to average (0 = no averaging)")
     vocab = Vocab.load(run_dir / "vocab")
     model = build_model(cfg.model, vocab)
     averaged: list[Path] = []
@@ -225,9 +209,8 @@ def load_run(
     else:
         path = find_checkpoint(run_dir, str(checkpoint))
         state = load_weights(path)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as err:
-        first = str(err).splitlines()[0]
-        raise CheckpointError(f"{path}: weights do not fit the run's config.yaml ({first})") from None
+    sizes = {"source vocabulary": vocab.src_size, "target vocabulary": vocab.tgt_size}
+    same = vocab.joint or vocab.src_size == vocab.tgt_size  # one size: say which side cannot be told
+    check_weights_fit(model, state, path, {"vocabulary": vocab.src_size} if same else sizes)
+    model.load_state_dict(state)
     return LoadedRun(model.to(device).eval(), vocab, cfg, path, run_dir, averaged)

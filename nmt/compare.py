@@ -40,20 +40,16 @@ from matplotlib.figure import Figure
 from omegaconf import OmegaConf
 
 from nmt.api import Translator
+from nmt.atomic import write_text_atomic
 from nmt.attention_maps import teacher_forced
-from nmt.checkpoint import CheckpointError, LoadedRun, load_run
+from nmt.checkpoint import LoadedRun, load_run
 from nmt.comparison_report import PROVENANCE_DIRS, PROVENANCE_FILES, html_report, markdown_report
-from nmt.corpora.base import CorpusError
-from nmt.errors import NmtError
+from nmt.errors import CompareError, one_line_errors
 from nmt.evaluate import decode_timing, load_eval_set, write_json
 from nmt.figures import attention_heatmap, learning_curves, save_figure
 from nmt.metrics import score_texts
+from nmt.safe_load import load_run_config
 from nmt.search import DecodeSettings
-
-
-class CompareError(NmtError):
-    """Runs that cannot be compared, or folders that are not runs; the message says which and why."""
-
 
 # --------------------------------------------------------------------------- finding and checking runs
 
@@ -269,6 +265,8 @@ def compare(
     found = find_runs(paths)
     runs = load_runs(found)
     check_comparable(runs)
+    for run in runs:  # run folders are untrusted: refuse a bad config.yaml before writing anything
+        load_run_config(run.path / "config.yaml")
     out_dir = Path(out) if out else default_out(paths, found)
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -309,9 +307,9 @@ def compare(
         "heatmaps": bool(shown),
         "sentences_shown": shown,
     }
-    (out_dir / "report.md").write_text(markdown_report(runs, decoding, meta), encoding="utf-8")
+    write_text_atomic(out_dir / "report.md", markdown_report(runs, decoding, meta))
     if html_too:
-        (out_dir / "report.html").write_text(html_report(runs, decoding, meta), encoding="utf-8")
+        write_text_atomic(out_dir / "report.html", html_report(runs, decoding, meta))
     summary = {
         "runs": [
             {
@@ -351,13 +349,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     command = "python -m nmt.compare " + " ".join(sys.argv[1:] if argv is None else argv)
-    try:
+    with one_line_errors("nmt.compare"):
         summary = compare(
             args.paths, args.out, args.sentences, not args.no_decode, args.decode_sentences, args.data_root,
             args.html, command, args.copy_runs,
         )  # fmt: skip
-    except (CompareError, CheckpointError, CorpusError, OSError) as err:
-        raise SystemExit(f"nmt.compare: error: {err}") from None
     print(Path(summary["out"]) / "report.md")
 
 

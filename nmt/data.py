@@ -89,7 +89,8 @@ class TranslationDataModule(pl.LightningDataModule):
         cache_dir: where SentencePiece models (and the corpus's downloads) are cached.
         max_tokens: training batch budget (see ``TokenBucketSampler``).
         max_len: training pairs with more pieces than this on either side are dropped
-            (EOS/BOS not counted). Validation and test pairs are never dropped.
+            (EOS/BOS not counted). Validation and test pairs are never dropped: their sources are
+            cut to ``max_len`` pieces, as ``nmt.evaluate`` and ``nmt.translate`` cut them.
         eval_max_tokens: batch budget for other splits; defaults to ``max_tokens``.
         num_workers: DataLoader worker processes (persistent when > 0).
         seed: seeds the training batch order (with the epoch).
@@ -152,9 +153,10 @@ class TranslationDataModule(pl.LightningDataModule):
             too_long = sum(len(s) > self.max_len for s in src)
             if too_long:
                 _warn(
-                    f"{name}: {too_long} source sentences are longer than max_len={self.max_len} pieces "
-                    "(kept: scores need every line)"
+                    f"{name}: {too_long} source sentences longer than max_len={self.max_len} pieces are cut there "
+                    "(as nmt.evaluate and nmt.translate cut them; kept: scores need every line)"
                 )
+                src = [s[: self.max_len] for s in src]
         return PairDataset(src, tgt, index)
 
     @staticmethod

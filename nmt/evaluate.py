@@ -18,8 +18,6 @@ The functions ``translate_batches`` and ``score_hypotheses`` are also used by ``
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -32,10 +30,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from nmt.api import Translator, translate_batches
+from nmt.atomic import write_json_atomic, write_text_atomic
 from nmt.batch import Batch
 from nmt.checkpoint import LoadedRun, load_run, run_relative
 from nmt.corpora.base import CorpusError
 from nmt.corpora.reading import read_parallel
+from nmt.errors import ConfigError, one_line_errors
 from nmt.metrics import score_texts
 from nmt.models.base import Seq2Seq, eval_mode
 from nmt.search import DecodeSettings
@@ -133,11 +133,8 @@ def load_eval_set(run: LoadedRun, cfg: DictConfig) -> tuple[str, list[str], list
 
 
 def write_json(path: Path, data: dict) -> None:
-    """Write atomically: a reader never sees half a results file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """Write atomically (``nmt.atomic``): a reader never sees half a results file."""
+    write_json_atomic(path, data)
 
 
 def evaluate(cfg: DictConfig) -> dict:
@@ -151,12 +148,15 @@ def evaluate(cfg: DictConfig) -> dict:
     Returns:
         The results written to the JSON file.
     """
+    if OmegaConf.is_missing(cfg, "run"):
+        raise ConfigError("run=… is missing: pass the folder of a run written by nmt.train, e.g. run=runs/<…>")
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     settings = DecodeSettings(**OmegaConf.to_container(cfg.decode, resolve=True))
     run = load_run(cfg.run, cfg.checkpoint, cfg.device, int(cfg.average))
     name, sources, references = load_eval_set(run, cfg)
-    translator = Translator(run.model, run.vocab, cfg.get("max_len"), run.checkpoint, run.config)
+    max_len = cfg.get("max_len")
+    translator = Translator.from_run(run, None if max_len is None else int(max_len))  # as nmt.translate
     start = time.perf_counter()
     results = translator.decode(sources, settings, int(cfg.max_tokens), progress=True)
     seconds = time.perf_counter() - start
@@ -164,8 +164,7 @@ def evaluate(cfg: DictConfig) -> dict:
 
     tag = decode_tag(settings, str(cfg.checkpoint), int(cfg.average))
     hyp_path = Path(cfg.hypotheses) if cfg.get("hypotheses") else run.run_dir / "hypotheses" / f"{name}.{tag}.txt"
-    hyp_path.parent.mkdir(parents=True, exist_ok=True)
-    hyp_path.write_text("".join(t + "\n" for t in texts), encoding="utf-8")
+    write_text_atomic(hyp_path, "".join(t + "\n" for t in texts))
     out_path = Path(cfg.output) if cfg.get("output") else run.run_dir / "eval" / f"{name}.{tag}.json"
 
     scores = score_texts(texts, references)
@@ -175,6 +174,7 @@ def evaluate(cfg: DictConfig) -> dict:
         "split": None if cfg.get("src_file") else name,
         "src_file": cfg.get("src_file"),
         "ref_file": cfg.get("ref_file"),
+        "max_len": translator.max_len,
         "truncated_sources": sum(r[0].truncated for r in results),
         "decode": asdict(settings),
         "checkpoint": run_relative(run.checkpoint, run.run_dir),
@@ -203,11 +203,8 @@ def summary(report: dict) -> str:
 
 @hydra.main(config_path="../conf", config_name="evaluate", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    try:
+    with one_line_errors("nmt.evaluate"):
         report = evaluate(cfg)
-    except (ValueError, OSError) as err:  # CheckpointError, CorpusError: one-line messages
-        print(f"nmt.evaluate: error: {err}", file=sys.stderr)
-        sys.exit(2)
     print(summary(report))
     print(f"wrote {report['hypotheses']} and {report['output']}", file=sys.stderr)
 

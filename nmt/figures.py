@@ -20,6 +20,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from nmt.errors import ConfigError
+
 CMAP = "viridis"  # perceptually uniform and readable in grey and by colour-blind readers
 FORMATS = ("png", "svg", "pdf")
 
@@ -184,7 +186,7 @@ def save_figure(fig: Figure, path: str | Path, formats: Sequence[str] = ("png",)
     """
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
-        raise ValueError(f"cannot save as {unknown or 'nothing'}; choose formats from {FORMATS}")
+        raise ConfigError(f"cannot save as {unknown or 'nothing'}; choose formats from {FORMATS}")
     path = Path(path)
     stem = path.with_suffix("") if path.suffix.lower().lstrip(".") in FORMATS else path
     stem.parent.mkdir(parents=True, exist_ok=True)

@@ -51,6 +51,7 @@ from pathlib import Path
 
 import torch
 
+from nmt.errors import ConfigError
 from nmt.models.base import Seq2Seq
 from nmt.models.rnn import Bahdanau
 from nmt.models.transformer import Transformer
@@ -183,7 +184,7 @@ def peak_matmul_gflops(size: int = 2048, repeats: int = 3, trials: int = 5) -> P
     Uses torch's current thread setting (``torch.get_num_threads()``), as training does.
     """
     if size < 1 or repeats < 1 or trials < 1:
-        raise ValueError(f"peak: size, repeats and trials must be >= 1, got {size}, {repeats}, {trials}")
+        raise ConfigError(f"peak: size, repeats and trials must be >= 1, got {size}, {repeats}, {trials}")
     gen = torch.Generator().manual_seed(0)
     a, b = torch.randn(size, size, generator=gen), torch.randn(size, size, generator=gen)  # (N, N)
     out = torch.empty(size, size)

@@ -23,6 +23,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from nmt.errors import ConfigError, one_line_errors
 from nmt.evaluate import evaluate, summary, write_json
 
 METRICS = ("bleu", "bleu_lc", "chrf")
@@ -31,16 +32,16 @@ METRICS = ("bleu", "bleu_lc", "chrf")
 def _check(cfg: DictConfig) -> list[float]:
     """The penalties to try; every mistake in the config is caught before the first decode."""
     if cfg.decode.strategy != "beam":
-        raise ValueError(f"decode={cfg.decode.strategy}: length penalties apply to beam search only; use decode=beam")
+        raise ConfigError(f"decode={cfg.decode.strategy}: length penalties apply to beam search only; use decode=beam")
     if cfg.get("src_file") or cfg.get("ref_file"):
-        raise ValueError("src_file/ref_file: nmt.length_penalty tunes on a split of the run's data; use tune_split=…")
+        raise ConfigError("src_file/ref_file: nmt.length_penalty tunes on a split of the run's data; use tune_split=…")
     if cfg.metric not in METRICS:
-        raise ValueError(f"metric={cfg.metric}: use one of {', '.join(METRICS)}")
+        raise ConfigError(f"metric={cfg.metric}: use one of {', '.join(METRICS)}")
     if str(cfg.tune_split) == str(cfg.split):
-        raise ValueError(f"tune_split and split are both {cfg.split!r}: tune on a held-out split (tune_split=val)")
+        raise ConfigError(f"tune_split and split are both {cfg.split!r}: tune on a held-out split (tune_split=val)")
     penalties = [float(p) for p in cfg.penalties]
     if not penalties:
-        raise ValueError("penalties=[]: give the values to try, e.g. penalties=[0.6,1.0,1.4]")
+        raise ConfigError("penalties=[]: give the values to try, e.g. penalties=[0.6,1.0,1.4]")
     return penalties
 
 
@@ -100,11 +101,8 @@ def tune_length_penalty(cfg: DictConfig) -> dict:
 
 @hydra.main(config_path="../conf", config_name="length_penalty", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    try:
+    with one_line_errors("nmt.length_penalty"):
         result = tune_length_penalty(cfg)
-    except (ValueError, OSError) as err:  # CheckpointError, CorpusError: one-line messages
-        print(f"nmt.length_penalty: error: {err}", file=sys.stderr)
-        sys.exit(2)
     choice = f"length_penalty={result['chosen']:g} (best {result['metric']} on {result['tuned_on']})"
     print(f"{choice} -> {summary(result['test'])}")
     print(f"wrote {result['output']}", file=sys.stderr)

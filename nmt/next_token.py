@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from nmt.errors import ConfigError
 from nmt.models.base import Seq2Seq, eval_mode
 from nmt.search import next_log_probs, sampling_probs
 
@@ -41,7 +42,7 @@ def temperature_probs(log_probs: Tensor, temperature: float, top_k: int = 0) -> 
     Shapes: log_probs (..., V) -> (..., V).
     """
     if temperature <= 0:
-        raise ValueError(f"temperature must be > 0 (use greedy for 0), got {temperature}")
+        raise ConfigError(f"temperature must be > 0 (use greedy for 0), got {temperature}")
     return sampling_probs(log_probs, temperature, top_k)
 
 

@@ -42,6 +42,7 @@ from nmt.align import AlignedSentence, analyse_attention, parse_pharaoh, table_j
 from nmt.attention_maps import SentenceAttention, is_bahdanau, teacher_forced, to_words, translate_ids
 from nmt.checkpoint import LoadedRun, load_run
 from nmt.corpora.base import CorpusError
+from nmt.errors import ConfigError, one_line_errors
 from nmt.figures import FORMATS, attention_grid, attention_heatmap, save_figure
 from nmt.search import DecodeSettings
 
@@ -79,7 +80,7 @@ def sentence_figures(
     text) is outlined on word-level single panels.
     """
     if panels not in ("avg", "all"):
-        raise ValueError(f"panels={panels!r}: use panels=avg (a panel per layer average) or panels=all")
+        raise ConfigError(f"panels={panels!r}: use panels=avg (a panel per layer average) or panels=all")
     suffix = f"\n{context}" if context else ""
     note = WORD_NOTE if words else None
     figures: dict[str, Figure] = {}
@@ -127,18 +128,18 @@ def _check(cfg: DictConfig) -> list[Path]:
     """The run folders, after checking that the options make sense together."""
     runs = _as_list(cfg.runs) or []
     if (cfg.run is None) == (not runs):
-        raise ValueError("pass one run folder as run=<dir> or several as runs=[dirA,dirB], not both or neither")
+        raise ConfigError("pass one run folder as run=<dir> or several as runs=[dirA,dirB], not both or neither")
     if cfg.analysis and cfg.split is None:
-        raise ValueError("analysis=true needs a split with gold alignments, e.g. split=test")
+        raise ConfigError("analysis=true needs a split with gold alignments, e.g. split=test")
     if not cfg.analysis and (cfg.src is None) == (cfg.split is None):
-        raise ValueError('pass src="a sentence" for one sentence or split=test n=20 for a split, not both or neither')
+        raise ConfigError('pass src="a sentence" for one sentence or split=test n=20 for a split, not both or neither')
     if cfg.tgt is not None and cfg.src is None:
-        raise ValueError('tgt="…" forces a target for src="…"; pass src too')
+        raise ConfigError('tgt="…" forces a target for src="…"; pass src too')
     if cfg.mode not in ("force", "decode"):
-        raise ValueError(f"mode={cfg.mode!r}: use mode=force (the references) or mode=decode (own translations)")
+        raise ConfigError(f"mode={cfg.mode!r}: use mode=force (the references) or mode=decode (own translations)")
     bad = [f for f in cfg.formats if f not in FORMATS]
     if bad or not cfg.formats:
-        raise ValueError(f"formats={list(cfg.formats)}: choose among {list(FORMATS)}, e.g. formats=[png,svg]")
+        raise ConfigError(f"formats={list(cfg.formats)}: choose among {list(FORMATS)}, e.g. formats=[png,svg]")
     return [Path(r).expanduser() for r in ([cfg.run] if cfg.run is not None else runs)]
 
 
@@ -158,7 +159,7 @@ def _split_data(cfg: DictConfig, run: LoadedRun) -> tuple[list[str], list[str], 
 
     dm = build_datamodule(run.config)
     if cfg.split not in dm.split_names:
-        raise ValueError(f"split={cfg.split!r} is not in the run's data; choose one of {dm.split_names}")
+        raise ConfigError(f"split={cfg.split!r} is not in the run's data; choose one of {dm.split_names}")
     sources, references, gold = dm.sources(cfg.split), dm.references(cfg.split), dm.alignments(cfg.split)
     if cfg.align is not None:
         path = Path(cfg.align).expanduser()
@@ -178,7 +179,7 @@ def _given_sentences(cfg: DictConfig, run: LoadedRun, settings: DecodeSettings) 
     """The jobs of ``src=`` (and ``tgt=``): the model's translation, or the given target forced."""
     sources, forced = _as_list(cfg.src), _as_list(cfg.tgt)
     if forced is not None and len(forced) != len(sources):
-        raise ValueError(f"got {len(sources)} src and {len(forced)} tgt sentences; pass one tgt per src")
+        raise ConfigError(f"got {len(sources)} src and {len(forced)} tgt sentences; pass one tgt per src")
     if forced:
         targets, context = run.vocab.encode_tgt(forced), "forced on the given target"
     else:
@@ -280,7 +281,8 @@ def plot(cfg: DictConfig) -> list[Path]:
 
 @hydra.main(config_path="../conf", config_name="plot", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    plot(cfg)
+    with one_line_errors("nmt.plot"):
+        plot(cfg)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,9 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from nmt.atomic import write_text_atomic
 from nmt.comparison_report import METRIC_NAMES, format_penalty, signatures
+from nmt.errors import CompareError, one_line_errors
 
 # The goals the published runs were measured against: (metric, at least) per (src, tgt, model).
 # de→en: 3 BLEU (lowercased) above the published tutorial figures for the same architectures.
@@ -114,8 +116,14 @@ def load_reports(folders: Sequence[str | Path]) -> list[dict]:
     for folder in folders:
         path = Path(folder) / "comparison.json"
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: missing; write the report with python -m nmt.compare … --out {folder}")
-        found = json.loads(path.read_text(encoding="utf-8"))["runs"]
+            raise CompareError(f"{path}: missing; write the report with python -m nmt.compare … --out {folder}")
+        try:
+            found = json.loads(path.read_text(encoding="utf-8"))["runs"]
+        except (OSError, ValueError, KeyError, TypeError) as err:  # JSONDecodeError is a ValueError
+            raise CompareError(
+                f"{path}: not a comparison.json of nmt.compare ({type(err).__name__}: {err}); write it again with "
+                f"python -m nmt.compare … --out {folder}"
+            ) from None
         runs.extend(sorted(found, key=lambda run: run["results"].get("model") != "transformer"))
     return runs
 
@@ -166,17 +174,19 @@ def readme_folders(text: str) -> list[str]:
     """The report folders named in a README's opening marker."""
     match = re.search(re.escape(BEGIN) + r": python -m nmt\.results_table (.*?) --readme \S+ -->", text)
     if not match:
-        raise ValueError(f"no '{BEGIN}: python -m nmt.results_table <folders> --readme README.md -->' marker")
+        raise CompareError(f"no '{BEGIN}: python -m nmt.results_table <folders> --readme README.md -->' marker")
     return match.group(1).split()
 
 
 def update_readme(readme: Path, folders: Sequence[str | Path]) -> None:
     """Replace the README's generated block (markers included) with a fresh one."""
+    if not readme.is_file():
+        raise CompareError(f"--readme {readme}: no such file; give the README that holds the generated block")
     text = readme.read_text(encoding="utf-8")
     start, end = text.find(BEGIN), text.find(END)
     if start < 0 or end < start:
-        raise ValueError(f"{readme}: no '{BEGIN} …' … '{END}' block to replace; add the two markers first")
-    readme.write_text(text[:start] + render(folders) + text[end + len(END) :], encoding="utf-8")
+        raise CompareError(f"{readme}: no '{BEGIN} …' … '{END}' block to replace; add the two markers first")
+    write_text_atomic(readme, text[:start] + render(folders) + text[end + len(END) :])
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -184,13 +194,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("folders", nargs="+", help="report folders of nmt.compare (with comparison.json)")
     parser.add_argument("--readme", type=Path, help="replace the generated block in this file instead of printing")
     args = parser.parse_args(argv)
-    try:
+    with one_line_errors("nmt.results_table"):
         if args.readme:
             update_readme(args.readme, args.folders)
         else:
             print(render(args.folders))
-    except (OSError, ValueError, KeyError) as err:
-        raise SystemExit(f"nmt.results_table: error: {err}") from None
 
 
 if __name__ == "__main__":

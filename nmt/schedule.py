@@ -5,6 +5,8 @@ from __future__ import annotations
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
+from nmt.errors import ConfigError
+
 
 class InverseSqrtFactor:
     """lr(step) = lr · min(step / warmup, sqrt(warmup / step)): linear warm-up, then ∝ 1/√step.
@@ -16,7 +18,7 @@ class InverseSqrtFactor:
 
     def __init__(self, warmup_steps: int) -> None:
         if warmup_steps < 1:
-            raise ValueError(f"warmup_steps must be >= 1, got {warmup_steps}")
+            raise ConfigError(f"warmup_steps must be >= 1, got {warmup_steps}")
         self.warmup_steps = warmup_steps
 
     def __call__(self, step: int) -> float:

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from nmt.errors import ConfigError
 from nmt.models.base import Seq2Seq
 
 STRATEGIES = ("greedy", "beam", "sample")
@@ -81,7 +82,7 @@ class DecodeSettings:
         ]
         for ok, message in checks:
             if not ok:
-                raise ValueError(f"decode settings (conf/decode/*.yaml or decode.* overrides): {message}")
+                raise ConfigError(f"decode settings (conf/decode/*.yaml or decode.* overrides): {message}")
 
 
 @dataclass
@@ -101,22 +102,27 @@ class Hypothesis:
 def decode(
     model: Seq2Seq, src: Tensor, src_mask: Tensor, settings: DecodeSettings, need_weights: bool = False
 ) -> list[list[Hypothesis]]:
-    """Decode a batch with ``settings``: n_best hypotheses per sentence (1 for greedy and sample), best first.
+    """Decode a batch with ``settings``: up to n_best hypotheses per sentence (1 for greedy and sample), best first.
+
+    A source of EOS alone (an empty or blank line) gets one empty hypothesis (score 0, no
+    attention), whatever the model would write: outputs stay line for line with the source file.
 
     Shapes: src, src_mask (B, S).
     """
     a, b = settings.max_len_a, settings.max_len_b
     if settings.strategy == "beam":
         k, alpha, n = settings.beam_size, settings.length_penalty, settings.n_best
-        return beam_search(model, src, src_mask, k, alpha, n, a, b, need_weights)
-    if settings.strategy == "sample":
+        found = beam_search(model, src, src_mask, k, alpha, n, a, b, need_weights)
+    elif settings.strategy == "sample":
         generator = None
         if settings.seed is not None:
             generator = torch.Generator(device=src.device).manual_seed(settings.seed)
         hyps = sample(model, src, src_mask, settings.temperature, settings.top_k, a, b, generator, need_weights)
+        found = [[h] for h in hyps]
     else:
-        hyps = greedy(model, src, src_mask, a, b, need_weights)
-    return [[h] for h in hyps]
+        found = [[h] for h in greedy(model, src, src_mask, a, b, need_weights)]
+    blank = (src_mask.sum(dim=1) <= 1).tolist()  # (B,) only the EOS position is real
+    return [[Hypothesis([], 0.0, 0.0)] if empty else hyps for empty, hyps in zip(blank, found, strict=True)]
 
 
 # ---- shared pieces -------------------------------------------------------------------------------

@@ -12,13 +12,16 @@ time, which is much faster.
 
 Any input is accepted: lines are split on "\\n" only (a trailing "\\r" is dropped), invalid UTF-8
 becomes U+FFFD, a blank line gives an empty line, and a source longer than the run's
-``data.max_len`` pieces (or ``max_len=``) is cut there, with a warning on standard error.
+``data.max_len`` pieces (or ``max_len=``) is cut there, with a warning on standard error, exactly
+as ``nmt.evaluate`` and nmt.train's val/test scores cut it: one model, one output.
 
 N-best output (``nbest=K``): K lines per input line, best first, in the format
 ``i ||| hypothesis ||| score`` where ``i`` is the 0-based input line number and ``score`` the
 search score (beam: log-probability / GNMT length penalty; sampling: log-probability). Beam search
-needs ``decode.beam_size >= K``; with ``decode=sample`` the K lines are K independent samples. If
-the search finds fewer than K distinct hypotheses, the last one is repeated, so there are always K.
+needs ``decode.beam_size >= K``; with ``decode=sample`` the K lines are K independent samples. A line is
+never padded by repeating a hypothesis: when beam search finds fewer than K (a blank line has
+one, the empty one), that input line gets fewer lines, and a warning on standard error says
+how many it found.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import os
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import BinaryIO, TextIO
+from typing import IO, BinaryIO, TextIO
 
 import hydra
 import torch
@@ -36,6 +39,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from nmt.api import Translation, Translator
 from nmt.checkpoint import load_run
+from nmt.corpora.base import CorpusError
+from nmt.errors import ConfigError, one_line_errors
 from nmt.search import DecodeSettings
 
 log = logging.getLogger(__name__)
@@ -56,7 +61,7 @@ def decode_line(raw: bytes) -> str:
 def read_chunks(source: BinaryIO, size: int) -> Iterator[list[str]]:
     """Lists of up to ``size`` lines, split on b"\\n" only; each list is yielded as soon as it is full."""
     if size < 1:
-        raise ValueError(f"batch_lines={size} must be >= 1")
+        raise ConfigError(f"batch_lines={size} must be >= 1")
     chunk: list[str] = []
     for raw in iter(source.readline, b""):
         chunk.append(decode_line(raw))
@@ -68,9 +73,8 @@ def read_chunks(source: BinaryIO, size: int) -> Iterator[list[str]]:
 
 
 def format_nbest(index: int, hyps: list[Translation], k: int) -> list[str]:
-    """Exactly ``k`` lines ``index ||| text ||| score`` (the last hypothesis repeated if there are fewer)."""
-    padded = (hyps + [hyps[-1]] * k)[:k]
-    return [f"{index} ||| {h.text.translate(_ONE_LINE)} ||| {h.score:.4f}" for h in padded]
+    """One line ``index ||| text ||| score`` per hypothesis found, at most ``k``: never padded with repeats."""
+    return [f"{index} ||| {h.text.translate(_ONE_LINE)} ||| {h.score:.4f}" for h in hyps[:k]]
 
 
 def translate_stream(
@@ -102,6 +106,9 @@ def translate_stream(
                 log.warning("line %d: source longer than max_len=%s pieces, cut", done + offset + 1, translator.max_len)
             if nbest > 1:
                 out = format_nbest(done + offset, hyps, nbest)
+                if len(out) < nbest:
+                    line = done + offset + 1
+                    log.warning("line %d: the search found %d of nbest=%d hypotheses", line, len(out), nbest)
             else:
                 out = [hyps[0].text.translate(_ONE_LINE)]
             sink.write("".join(line + "\n" for line in out))
@@ -113,30 +120,44 @@ def translate_stream(
 def _nbest_settings(settings: DecodeSettings, nbest: int) -> tuple[DecodeSettings, int]:
     """Decode settings and samples per line for ``nbest`` hypotheses."""
     if nbest < 1:
-        raise ValueError(f"nbest={nbest} must be >= 1")
+        raise ConfigError(f"nbest={nbest} must be >= 1")
     if settings.strategy == "beam":
         return replace(settings, n_best=nbest), 1
     if settings.strategy == "sample":
         return replace(settings, n_best=1), nbest
     if nbest > 1:
-        raise ValueError(f"nbest={nbest} needs decode=beam (with decode.beam_size >= {nbest}) or decode=sample")
+        raise ConfigError(f"nbest={nbest} needs decode=beam (with decode.beam_size >= {nbest}) or decode=sample")
     return replace(settings, n_best=1), 1
 
 
+def _open(path: str, mode: str) -> IO:
+    """``input=`` ("rb") or ``output=`` ("w", UTF-8, "\\n" line ends); a one-line error naming the key if it fails."""
+    try:
+        if mode == "rb":
+            return open(path, "rb")  # noqa: SIM115
+        return open(path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+    except OSError as err:
+        key, error, fix = ("input", CorpusError, "readable") if mode == "rb" else ("output", ConfigError, "writable")
+        why = err.strerror or type(err).__name__
+        raise error(f"{key}={path}: cannot open ({why}); give a {fix} file") from None
+
+
 def _run(cfg: DictConfig) -> int:
+    if OmegaConf.is_missing(cfg, "run"):
+        raise ConfigError("run=… is missing: pass the folder of a run written by nmt.train, e.g. run=runs/<…>")
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     settings = DecodeSettings(**OmegaConf.to_container(cfg.decode, resolve=True))
     _nbest_settings(settings, int(cfg.nbest))  # fail before loading anything
-    translator = Translator.from_run(load_run(cfg.run, cfg.checkpoint, cfg.device, int(cfg.average)))
-    if cfg.get("max_len") is not None:
-        translator.max_len = int(cfg.max_len)
+    max_len = cfg.get("max_len")
+    run = load_run(cfg.run, cfg.checkpoint, cfg.device, int(cfg.average))
+    translator = Translator.from_run(run, None if max_len is None else int(max_len))  # as nmt.evaluate
     interactive = not cfg.get("input") and sys.stdin.isatty()
     batch_lines = 1 if interactive else int(cfg.batch_lines)
-    source = open(cfg.input, "rb") if cfg.get("input") else sys.stdin.buffer  # noqa: SIM115
+    source = _open(cfg.input, "rb") if cfg.get("input") else sys.stdin.buffer
     try:
         if cfg.get("output"):
-            with open(cfg.output, "w", encoding="utf-8", newline="\n") as sink:
+            with _open(cfg.output, "w") as sink:
                 return translate_stream(translator, source, sink, settings, int(cfg.nbest), batch_lines, cfg.max_tokens)
         sys.stdout.reconfigure(encoding="utf-8", newline="\n")
         return translate_stream(translator, source, sys.stdout, settings, int(cfg.nbest), batch_lines, cfg.max_tokens)
@@ -148,15 +169,13 @@ def _run(cfg: DictConfig) -> int:
 @hydra.main(config_path="../conf", config_name="translate", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     try:
-        _run(cfg)
+        with one_line_errors("nmt.translate"):
+            _run(cfg)
     except BrokenPipeError:  # e.g. `| head`: the reader left; stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
-    except (ValueError, OSError) as err:  # CheckpointError, CorpusError, missing files: one-line messages
-        print(f"nmt.translate: error: {err}", file=sys.stderr)
-        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -58,12 +58,16 @@ def test_runs_on_different_data_are_refused(transformer_run, rnn_run, tmp_path):
 
 
 def test_folder_errors_are_one_line(transformer_run, tmp_path, capsys):
-    with pytest.raises(SystemExit, match="no finished run folder"):
-        main([str(tmp_path)])
-    with pytest.raises(SystemExit, match="compare needs two or more"):
-        main([str(transformer_run)])
-    with pytest.raises(SystemExit, match="no such folder"):
-        main([str(tmp_path / "missing"), str(transformer_run)])
+    for args, message in (
+        ([str(tmp_path)], "no finished run folder"),
+        ([str(transformer_run)], "compare needs two or more"),
+        ([str(tmp_path / "missing"), str(transformer_run)], "no such folder"),
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            main(args)
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and err.startswith("nmt.compare: error: ") and err.count("\n") == 1
+        assert message in err
 
 
 def test_multirun_trains_both_models_then_compares(reverse_corpus, cache_dir, tmp_path):

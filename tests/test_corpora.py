@@ -330,14 +330,17 @@ def test_custom_files_tsv_and_extra_tests(tmp_path, caplog):
     assert any("1 of 3" in r.getMessage() and "train.en.gz" in r.getMessage() for r in caplog.records)
 
 
-def test_custom_alignments_follow_dropped_pairs(tmp_path, monkeypatch):
+def test_custom_alignments_follow_dropped_training_pairs(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     (tmp_path / "pairs.tsv").write_text("a b\tx y\n \t \nc\tz w\n", encoding="utf-8")
     (tmp_path / "pairs.align").write_text("0-1 1-0\n\n0-0 0-1\n", encoding="utf-8")
     split = {"tsv": "~/pairs.tsv", "align": "~/pairs.align"}
     corpus = load_files("en", "de", train=split, val=split, test=split)
-    assert corpus.splits["test"].src == ["a b", "c"]
-    assert corpus.splits["test"].alignments == ["0-1 1-0", "0-0 0-1"]
+    assert corpus.splits["train"].src == ["a b", "c"]
+    assert corpus.splits["train"].alignments == ["0-1 1-0", "0-0 0-1"]
+    # Evaluation splits keep every line, so hypotheses line up with the reference file.
+    assert corpus.splits["test"].src == ["a b", "", "c"] and corpus.splits["val"].tgt == ["x y", "", "z w"]
+    assert corpus.splits["test"].alignments == ["0-1 1-0", "", "0-0 0-1"]
 
 
 def test_custom_alignment_errors(tmp_path):

@@ -83,10 +83,19 @@ def test_update_readme_replaces_only_the_block(tmp_path):
     assert readme_folders(text) == [str(folder)] and render([folder]) in text
 
 
-def test_errors_name_the_file_and_the_fix(tmp_path):
-    with pytest.raises(SystemExit, match="comparison.json: missing; write the report with python -m nmt.compare"):
-        main([str(tmp_path)])
+def test_errors_name_the_file_and_the_fix(tmp_path, capsys):
     folder = _report(tmp_path / "r", [{"results": _results("en", "de", "rnn", 35.0)}])
     (tmp_path / "README.md").write_text("no markers\n")
-    with pytest.raises(SystemExit, match="add the two markers first"):
-        main([str(folder), "--readme", str(tmp_path / "README.md")])
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "comparison.json").write_text("{not json")
+    for args, message in (
+        ([str(tmp_path)], "comparison.json: missing; write the report with python -m nmt.compare"),
+        ([str(folder), "--readme", str(tmp_path / "README.md")], "add the two markers first"),
+        ([str(folder), "--readme", str(tmp_path / "nope.md")], "nope.md: no such file"),
+        ([str(tmp_path / "bad")], "not a comparison.json of nmt.compare"),
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            main(args)
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and err.startswith("nmt.results_table: error: ") and err.count("\n") == 1
+        assert message in err

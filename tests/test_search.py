@@ -350,6 +350,21 @@ def test_max_length_forces_eos(settings):
 
 
 @pytest.mark.parametrize("settings", STRATEGIES, ids=lambda s: s.strategy)
+def test_empty_source_gives_one_empty_hypothesis(settings):
+    """A blank line (EOS alone) decodes to "", even for a model that would write on: outputs stay line for line."""
+    never_eos = torch.zeros(V).index_fill_(0, torch.tensor([EOS]), -50.0)
+    model = tiny(13, bias=never_eos)
+    with_blank = Batch.from_ids([[5, 6], [], [7, 8, 9]], None, range(3), PAD, BOS, EOS)
+    without = Batch.from_ids([[5, 6], [7, 8, 9]], None, range(2), PAD, BOS, EOS)
+    out = decode(model, with_blank.src, with_blank.src_mask, settings)
+    assert len(out) == 3 and [h.tokens for h in out[1]] == [[]] and out[1][0].score == 0.0
+    assert all(tokens(out[0])) and all(tokens(out[2]))
+    if settings.strategy != "sample":  # a sampler's random stream depends on the rows in the batch
+        others = decode(model, without.src, without.src_mask, settings)
+        assert [tokens(out[0]), tokens(out[2])] == [tokens(h) for h in others]
+
+
+@pytest.mark.parametrize("settings", STRATEGIES, ids=lambda s: s.strategy)
 def test_hypotheses_never_hold_special_ids(settings):
     specials = torch.zeros(V).index_fill_(0, torch.tensor([PAD, BOS]), 20.0)  # the model loves PAD and BOS
     model, b = tiny(11, bias=specials), batch(6, seed=11)

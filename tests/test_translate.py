@@ -85,14 +85,30 @@ NBEST = re.compile(r"^(\d+) \|\|\| (.*) \|\|\| (-?\d+\.\d{4})$")
 @pytest.mark.parametrize("settings", [DecodeSettings("beam", beam_size=3), DecodeSettings("sample", seed=1)])
 def test_nbest_writes_k_lines_per_input(translator, settings):
     out = _run(translator, b"alpha beta\n\ndelta mu\n", settings, nbest=3).split("\n")[:-1]
-    assert len(out) == 9
     parsed = [NBEST.match(line) for line in out]
     assert all(parsed), out
-    assert [int(m.group(1)) for m in parsed] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    assert [int(m.group(1)) for m in parsed] == [0, 0, 0, 1, 2, 2, 2]  # the blank line has one: the empty one
     for i in (0, 2):
-        scores = [float(m.group(3)) for m in parsed[3 * i : 3 * i + 3]]
+        lines = [m for m in parsed if int(m.group(1)) == i]
+        scores = [float(m.group(3)) for m in lines]
         assert scores == sorted(scores, reverse=True)
-    assert all(m.group(2) == "" for m in parsed[3:6])
+        if settings.strategy == "beam":  # distinct hypotheses: none repeated to fill the list
+            assert len({(m.group(2), m.group(3)) for m in lines}) == len(lines)
+    assert parsed[3].group(2) == ""
+
+
+@pytest.mark.parametrize("beam_size", [3, 5])
+def test_nbest_is_never_padded_with_repeats(translator, beam_size, caplog):
+    """n_best = beam_size where the search can only find one hypothesis: one line, and a warning that says so."""
+    one = DecodeSettings("beam", beam_size=beam_size, max_len_a=0.0, max_len_b=0)  # only EOS may be written
+    with caplog.at_level("WARNING", logger="nmt.translate"):
+        out = _run(translator, b"alpha beta\ndelta mu\n", one, nbest=beam_size).split("\n")[:-1]
+    assert [int(NBEST.match(line).group(1)) for line in out] == [0, 1]
+    assert f"line 2: the search found 1 of nbest={beam_size} hypotheses" in caplog.text
+    found = translator.translate(["alpha beta"], beam_size=beam_size, n_best=beam_size, max_len_a=0, max_len_b=0)
+    assert [len(hyps) for hyps in found] == [1]
+    full = translator.translate(["alpha beta gamma"], beam_size=beam_size, n_best=beam_size)[0]
+    assert 1 <= len(full) <= beam_size and len({tuple(h.tgt_pieces) for h in full}) == len(full)
 
 
 def test_nbest_with_greedy_is_refused(translator):

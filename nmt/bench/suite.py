@@ -15,6 +15,7 @@ from nmt.bench.decoding import TestSet, decoding_report, run_test_set
 from nmt.bench.report import check_targets
 from nmt.bench.training import run_training, training_report
 from nmt.checkpoint import LoadedRun, build_model, load_run
+from nmt.errors import ConfigError
 from nmt.evaluate import write_json
 from nmt.flops import OtherLoad, PeakRate, machine_info, peak_matmul_gflops, peak_rss_mb, reset_peak_rss
 from nmt.train import build_datamodule
@@ -60,9 +61,9 @@ def _load_runs(cfg: DictConfig) -> dict[str, LoadedRun]:
         run = load_run(spec, cfg.checkpoint)
         name = str(run.config.model.name)
         if name in runs:
-            raise ValueError(f"run={spec}: a second {name} run (first: {runs[name].run_dir}); give one run per model")
+            raise ConfigError(f"run={spec}: a second {name} run (first: {runs[name].run_dir}); give one run per model")
         if name not in cfg.models:
-            raise ValueError(f"run={spec}: a {name} run, but models={list(cfg.models)}; add {name} to models")
+            raise ConfigError(f"run={spec}: a {name} run, but models={list(cfg.models)}; add {name} to models")
         runs[name] = run
     return runs
 

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from nmt.batch import Batch
 from nmt.data import TranslationDataModule
+from nmt.errors import ConfigError
 from nmt.flops import TRAIN_FACTOR, formula_of, forward_flops
 from nmt.models.base import Seq2Seq
 from nmt.module import Seq2SeqModule
@@ -143,7 +144,7 @@ def run_training(train_cfg: DictConfig, dm: TranslationDataModule, model: Seq2Se
         )
         trainer.fit(module, datamodule=dm)
     if timer.done < total:
-        raise ValueError(f"only {timer.done} of {total} training steps ran; the training split is too small")
+        raise ConfigError(f"only {timer.done} of {total} training steps ran; the training split is too small")
     return timer
 
 

@@ -39,7 +39,9 @@ def _paths(name: str, spec: Mapping[str, Any] | None) -> dict[str, Path]:
 def load_split(name: str, spec: Mapping[str, Any]) -> ParallelSplit:
     """Read one split from two line-aligned files or one TSV, with optional Pharaoh alignments.
 
-    Pairs with an empty side are dropped (with one warning), and so are their alignment lines.
+    In the training split, pairs with an empty side are dropped (with one warning), and so are
+    their alignment lines. Every other split keeps every line as written, so that hypotheses line
+    up with the reference file (a blank source is translated as a blank line).
 
     Args:
         name: The split's name ("train", "val", "test" or an extra test set), for messages.
@@ -63,6 +65,8 @@ def load_split(name: str, spec: Mapping[str, Any]) -> ParallelSplit:
     if "align" in paths:
         alignments = read_lines(paths["align"])
         check_alignments(alignments, src, tgt, paths["align"], where)
+    if name != "train":  # scores need every line: a blank source is translated as a blank line
+        return ParallelSplit(name=name, src=src, tgt=tgt, alignments=alignments)
     kept = drop_empty_pairs(src, tgt, where, alignments)
     if not kept.src:
         raise CorpusError(f"split {where}: every pair has an empty side; give files with text on both sides")

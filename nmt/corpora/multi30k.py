@@ -83,9 +83,9 @@ def _choose_test_sets(src_lang: str, tgt_lang: str, wanted: list[str] | None, ta
         return available
     for name in wanted:
         if name not in EXTRA_TEST_SETS:
-            raise ValueError(f"unknown Multi30k test set {name!r}; choose from {list(EXTRA_TEST_SETS)}")
+            raise CorpusError(f"unknown Multi30k test set {name!r}; choose from {list(EXTRA_TEST_SETS)}")
         if name not in available:
-            raise ValueError(f"Multi30k has no {src_lang}-{tgt_lang} version of {name}; available: {available}")
+            raise CorpusError(f"Multi30k has no {src_lang}-{tgt_lang} version of {name}; available: {available}")
     return list(wanted)
 
 
@@ -100,7 +100,7 @@ def sha256_of(path: Path) -> str:
 
 def _expected_hash(fname: str, table: Mapping[str, str]) -> str:
     if fname not in table:
-        raise ValueError(f"no SHA-256 known for Multi30k file {fname}; add it to the checksum table")
+        raise CorpusError(f"no SHA-256 known for Multi30k file {fname}; add it to the checksum table")
     return table[fname]
 
 
@@ -161,7 +161,10 @@ def _download(fname: str, base_url: str, cache: Path, table: Mapping[str, str]) 
 
 
 def _read_split(name: str, src_path: Path, tgt_path: Path) -> ParallelSplit:
+    """Training pairs with an empty side are dropped; evaluation splits keep every line (scores need them)."""
     src, tgt = read_parallel(src_path, tgt_path)
+    if name != "train":
+        return ParallelSplit(name=name, src=src, tgt=tgt)
     kept = drop_empty_pairs(src, tgt, f"{name} ({src_path} / {tgt_path})")
     return ParallelSplit(name=name, src=kept.src, tgt=kept.tgt)
 
@@ -169,9 +172,9 @@ def _read_split(name: str, src_path: Path, tgt_path: Path) -> ParallelSplit:
 def _check_languages(src_lang: str, tgt_lang: str) -> None:
     for lang in (src_lang, tgt_lang):
         if lang not in LANGUAGES:
-            raise ValueError(f"Multi30k has no language {lang!r}; choose from {list(LANGUAGES)}")
+            raise CorpusError(f"Multi30k has no language {lang!r}; choose from {list(LANGUAGES)}")
     if src_lang == tgt_lang:
-        raise ValueError(f"source and target language are both {src_lang!r}; choose two different languages")
+        raise CorpusError(f"source and target language are both {src_lang!r}; choose two different languages")
 
 
 def _local_files(
@@ -225,8 +228,8 @@ def load_multi30k(
         A corpus named "multi30k" with splits train, val, test and the extra test sets.
 
     Raises:
-        ValueError: Unknown or identical languages, or an unknown test set.
-        CorpusError: A file is missing, fails its checksum, or cannot be downloaded.
+        CorpusError: Unknown or identical languages, or an unknown test set.
+        CorpusError: also when a file is missing, fails its checksum, or cannot be downloaded.
     """
     _check_languages(src_lang, tgt_lang)
     table = SHA256 if sha256 is None else sha256

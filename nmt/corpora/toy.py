@@ -33,7 +33,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from nmt.corpora.base import ParallelCorpus, ParallelSplit
+from nmt.corpora.base import CorpusError, ParallelCorpus, ParallelSplit
 from nmt.corpora.toy_grammar import sentence
 
 SUPPORTED_PAIRS = (("en", "de"), ("de", "en"))
@@ -61,7 +61,7 @@ def _draw(rng: random.Random, n: int) -> list[tuple[str, str, list[tuple[int, in
         pairs.append((src, tgt, sorted([(index[tok], j) for j, (_, toks) in enumerate(de) for tok in toks])))
     if len(pairs) == n:
         return pairs
-    raise ValueError(f"toy corpus: could not draw {n} distinct sentence pairs; ask for fewer (data.corpus.n_train)")
+    raise CorpusError(f"toy corpus: could not draw {n} distinct sentence pairs; ask for fewer (data.corpus.n_train)")
 
 
 def load_toy(
@@ -82,18 +82,18 @@ def load_toy(
         alignments (source word - target word, so flipped for de-en).
 
     Raises:
-        ValueError: for an unsupported language pair or a negative split size.
+        CorpusError: for an unsupported language pair or a negative split size.
     """
     if (src_lang, tgt_lang) not in SUPPORTED_PAIRS:
         supported = ", ".join("-".join(p) for p in SUPPORTED_PAIRS)
-        raise ValueError(
+        raise CorpusError(
             f"toy corpus: unsupported language pair {src_lang}-{tgt_lang}; supported pairs are {supported} "
             "(set data.src_lang and data.tgt_lang)"
         )
     sizes = {"test": n_test, "val": n_val, "train": n_train}
     for name, n in sizes.items():
         if not isinstance(n, int) or n < 0:
-            raise ValueError(f"toy corpus: n_{name}={n!r} must be a non-negative integer (set data.corpus.n_{name})")
+            raise CorpusError(f"toy corpus: n_{name}={n!r} must be a non-negative integer (set data.corpus.n_{name})")
     pairs = _draw(random.Random(seed), sum(sizes.values()))
     flip = src_lang == "de"
     splits, start = {}, 0

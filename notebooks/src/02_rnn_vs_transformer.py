@@ -65,9 +65,9 @@ from nmt.align import (
     word_groups,
     word_strings,
 )
+from nmt.attention_maps import teacher_forced
 from nmt.corpora.toy import load_toy
 from nmt.figures import attention_grid, attention_heatmap, learning_curves
-from nmt.attention_maps import teacher_forced
 from nmt.train import train
 
 plt.rcParams.update({"figure.dpi": 72})
