@@ -16,13 +16,14 @@ from dataclasses import asdict
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.utilities import rank_zero_only
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from nmt.batch import Batch
 from nmt.corpora.base import ParallelCorpus
-from nmt.sampler import TokenBucketSampler
+from nmt.sampler import ResumableLoader, TokenBucketSampler
 from nmt.vocab import Vocab, VocabSettings
 
 log = logging.getLogger(__name__)
@@ -213,9 +214,12 @@ class TranslationDataModule(pl.LightningDataModule):
         dataset = self.datasets[split]
         whole = {} if shard else {"num_replicas": 1, "rank": 0}
         sampler = TokenBucketSampler(dataset.lengths(), max_tokens, shuffle=shuffle, seed=self.seed, **whole)
-        return DataLoader(
+        # Its own generator: making an iterator draws a worker seed, which would otherwise advance the
+        # global RNG (dropout) differently in a resumed run than in an uninterrupted one.
+        return ResumableLoader(
             dataset,
             batch_sampler=sampler,
+            generator=torch.Generator().manual_seed(self.seed),
             collate_fn=Collate(self.vocab.pad_id, self.vocab.bos_id, self.vocab.eos_id),
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
