@@ -25,10 +25,14 @@ def test_write_json_atomic_roundtrip(tmp_path):
     assert data == {"bleu": 1.5, "path": str(tmp_path), "text": "Grüße"}
 
 
-def test_failed_write_keeps_old_file(tmp_path):
-    target = tmp_path / "results.json"
-    write_json_atomic(target, {"ok": 1})
-    with pytest.raises(TypeError):
-        write_text_atomic(target, object())  # type: ignore[arg-type]
-    assert json.loads(target.read_text(encoding="utf-8")) == {"ok": 1}
-    assert os.listdir(tmp_path) == ["results.json"]
+def test_a_save_that_fails_midway_keeps_the_old_file(tmp_path):
+    import torch
+
+    from nmt.atomic import save_torch_atomic
+
+    target = tmp_path / "last.ckpt"
+    save_torch_atomic({"step": 1, "w": torch.ones(3)}, target)
+    with pytest.raises(Exception):  # noqa: B017 - pickle raises its own types
+        save_torch_atomic({"step": 2, "w": torch.zeros(1000), "bad": lambda: 0}, target)
+    assert torch.load(target, weights_only=True)["step"] == 1
+    assert os.listdir(tmp_path) == ["last.ckpt"]
