@@ -68,7 +68,7 @@ class LastCheckpoint(Checkpoint):
 
     def save(self, trainer: pl.Trainer) -> None:
         """Write ``last.ckpt`` now (all ranks call ``save_checkpoint``; rank 0 writes)."""
-        trainer.save_checkpoint(self.path)
+        trainer.save_checkpoint(self.path, weights_only=False)
         self.saved_step = trainer.global_step
 
     def _due(self, trainer: pl.Trainer) -> bool:

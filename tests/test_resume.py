@@ -36,12 +36,12 @@ SCRIPT = textwrap.dedent(
 
     spec = json.loads(sys.argv[1])
     torch.set_num_threads(1)
-    kill_at = spec.get("kill_at")
+    kill_at, sig = spec.get("kill_at"), getattr(signal, spec.get("signal", "SIGKILL"))
     if kill_at:
         class KillAt(pl.Callback):
             def on_train_batch_end(self, trainer, *args):
                 if trainer.global_step == kill_at:
-                    os.kill(os.getpid(), signal.SIGKILL)
+                    os.kill(os.getpid(), sig)
 
         make = T._callbacks
         def with_kill(cfg, run_dir):
@@ -52,9 +52,10 @@ SCRIPT = textwrap.dedent(
     for run_dir in spec["runs"]:
         if spec.get("resume"):
             cfg = T.resume_config(__import__("pathlib").Path(run_dir), compose_train([]), [])
-            T.train(cfg, run_dir, resume=True)
+            results = T.train(cfg, run_dir, resume=True)
         else:
-            T.train(compose_train(spec["overrides"]), run_dir)
+            results = T.train(compose_train(spec["overrides"]), run_dir)
+        print("status:", results["status"])
     """
 ).format(tests=str(ROOT / "tests"))
 
@@ -79,7 +80,8 @@ def metrics(run_dir: Path) -> list[dict]:
 def overrides(reverse_corpus, cache_dir) -> list[str]:
     return [
         *tiny_overrides(reverse_corpus, cache_dir, "rnn"),
-        "trainer.max_epochs=3",
+        "trainer.max_epochs=2",
+        "data.max_tokens=128",  # about 20 steps an epoch: room to stop mid-epoch
         "trainer.log_every_n_steps=1",
         "heatmaps.enabled=false",
         "deterministic=true",
@@ -106,8 +108,9 @@ def test_the_same_seed_twice_gives_identical_metrics_and_bleu(reference_runs):
 
 def test_sigkill_then_resume_ends_exactly_like_an_uninterrupted_run(reference_runs, overrides, tmp_path):
     reference = reference_runs[0]
-    steps = json.loads((reference / "results.json").read_text())["train"]["steps"]
-    kill_at = random.Random().choice([k for k in range(EVERY + 1, steps - 1) if k % EVERY])
+    train = json.loads((reference / "results.json").read_text())["train"]
+    steps, per_epoch = train["steps"], train["steps"] // train["epochs"]
+    kill_at = random.Random().choice([k for k in range(EVERY + 1, steps - 1) if k % EVERY and k % per_epoch])
     run_dir = tmp_path / "killed"
     killed = run_train({"overrides": overrides, "runs": [str(run_dir)], "kill_at": kill_at}, check=False)
     assert killed.returncode == -9, killed.stderr[-2000:]
@@ -122,4 +125,28 @@ def test_sigkill_then_resume_ends_exactly_like_an_uninterrupted_run(reference_ru
     assert results["status"] == "finished" and results["train"]["steps"] == steps
     assert results["test"]["bleu"] == ref["test"]["bleu"], f"killed at step {kill_at}"
     assert (run_dir / "hypotheses/test.txt").read_text() == (reference / "hypotheses/test.txt").read_text()
-    assert [r["from_step"] for r in results["resumes"]] == [kill_at - kill_at % EVERY]
+    saved = [k for k in range(1, kill_at) if k % EVERY == 0 or k % per_epoch == 0]  # periodic, validations
+    assert [r["from_step"] for r in results["resumes"]] == [saved[-1]]
+
+
+def test_ctrl_c_saves_reports_and_resumes_exactly(reference_runs, overrides, tmp_path):
+    reference = reference_runs[0]
+    steps = json.loads((reference / "results.json").read_text())["train"]["steps"]
+    stop_at = random.Random().choice([k for k in range(2, steps - 1) if k % EVERY])
+    run_dir = tmp_path / "interrupted"
+    proc = run_train({"overrides": overrides, "runs": [str(run_dir)], "kill_at": stop_at, "signal": "SIGINT"})
+    assert "status: interrupted" in proc.stdout
+    assert f"interrupted (SIGINT) at step {stop_at}: saved checkpoints/last.ckpt at step {stop_at}" in proc.stdout
+    assert "resume with: python -m nmt.train resume=" in proc.stdout
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["status"] == "interrupted" and results["signal"] == "SIGINT"
+    assert results["train"]["steps"] == stop_at and results["last_checkpoint"] == "checkpoints/last.ckpt"
+    assert results["resume_command"].endswith(str(run_dir)) and "test" not in results
+
+    proc = run_train({"resume": True, "runs": [str(run_dir)]})
+    assert "status: finished" in proc.stdout
+    assert metrics(run_dir) == metrics(reference), f"stopped at step {stop_at}"
+    results = json.loads((run_dir / "results.json").read_text())
+    ref = json.loads((reference / "results.json").read_text())
+    assert results["test"]["bleu"] == ref["test"]["bleu"]
+    assert [r["from_step"] for r in results["resumes"]] == [stop_at]
