@@ -45,12 +45,15 @@ def run_dir_for(resume: object, default: str) -> str:
     return default
 
 
+_STARTED = time.strftime("%Y-%m-%d_%H-%M-%S")  # one name per process: the resolver runs at every access
+
+
 def hydra_subdir_for(resume: object) -> str:
     """Where Hydra saves its own copy of the config: a new ``.hydra/resume-<time>`` per resume,
     so resuming never overwrites the original run's ``.hydra`` files."""
     if resume is None or resume is False or str(resume).strip().lower() in ("", "false", "null", "none"):
         return ".hydra"
-    return f".hydra/resume-{time.strftime('%Y-%m-%d_%H-%M-%S')}"
+    return f".hydra/resume-{_STARTED}"
 
 
 def resume_target(cfg: DictConfig, output_dir: str | Path) -> Path | None:

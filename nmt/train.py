@@ -12,8 +12,6 @@ current batch with a resumable checkpoint and print the command that resumes.
 from __future__ import annotations
 
 import logging
-import os
-import platform
 import shutil
 import sys
 from pathlib import Path
@@ -38,6 +36,7 @@ from nmt.checkpoint import (
     run_relative,
     select_checkpoints,
 )
+from nmt.config_checks import check_config, decode_settings
 from nmt.data import TranslationDataModule
 from nmt.errors import ConfigError, NmtError
 from nmt.evaluate import score_hypotheses
@@ -53,9 +52,8 @@ from nmt.resume import (
     resume_target,
     run_dir_for,
 )
+from nmt.run_results import run_record, stopped_results, train_record
 from nmt.run_state import AppendingCSVLogger, AtomicCheckpointIO, LastCheckpoint, RngState, SpacedCheckpoint
-from nmt.search import DecodeSettings
-from nmt.vocab import BOS_ID, EOS_ID, PAD_ID
 
 log = logging.getLogger(__name__)
 
@@ -135,72 +133,6 @@ def _loggers(cfg: DictConfig, run_dir: Path, resume_step: int | None) -> list[Lo
     return loggers
 
 
-def _check_accelerator(trainer_cfg: DictConfig) -> None:
-    """A GPU trainer on a machine (or a torch build) without CUDA fails here, in one line."""
-    if str(trainer_cfg.get("accelerator")) in ("gpu", "cuda") and not torch.cuda.is_available():
-        raise ConfigError(
-            f"trainer.accelerator={trainer_cfg.accelerator} but torch {torch.__version__} sees no CUDA device: "
-            "use trainer=cpu, or install a CUDA build of torch (make setup TORCH=…)"
-        )
-
-
-def _decode_settings(cfg: DictConfig, key: str) -> DecodeSettings:
-    try:
-        return DecodeSettings(**OmegaConf.to_container(cfg[key], resolve=True))
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"{key}: {err}") from None
-
-
-def _check_model(cfg: DictConfig) -> None:
-    """Build the model on the meta device with the configured vocabulary size, and its optimiser
-    and schedule on a stand-in parameter: bad sizes, arguments or targets fail before any data work."""
-    size = int(cfg.data.vocab.size)
-    vocab = SimpleNamespace(
-        src_size=size, tgt_size=size, pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID, joint=bool(cfg.data.vocab.joint)
-    )
-    for key, build in (
-        ("model.net", lambda: build_model(cfg.model, vocab)),
-        ("model.optimizer", lambda: instantiate(cfg.model.optimizer)([torch.nn.Parameter(torch.zeros(1))])),
-    ):
-        try:
-            with torch.device("meta") if key == "model.net" else torch.device("cpu"):
-                built = build()
-        except InstantiationException as err:
-            cause = err.__cause__
-            if isinstance(cause, NmtError | ValueError | TypeError):
-                raise ConfigError(f"{key}: {cause}") from None
-            raise
-    if cfg.model.get("scheduler"):
-        try:
-            instantiate(cfg.model.scheduler)(built)
-        except InstantiationException as err:
-            if isinstance(err.__cause__, NmtError | ValueError | TypeError):
-                raise ConfigError(f"model.scheduler: {err.__cause__}") from None
-            raise
-
-
-def check_config(cfg: DictConfig) -> DecodeSettings:
-    """Everything that can be checked from the config alone, before any corpus is read.
-
-    Returns the test-split decode settings.
-    """
-    _check_accelerator(cfg.trainer)
-    ckpt = cfg.checkpoint
-    average = ckpt.get("average", 0)
-    if average > ckpt.keep_last:
-        raise ConfigError(
-            f"checkpoint.average={average} but checkpoint.keep_last={ckpt.keep_last}: "
-            f"keep at least as many epoch checkpoints as you average (checkpoint.keep_last={average})"
-        )
-    for key in ("every_n_steps", "average_min_gap_steps"):
-        if (ckpt.get(key) or 0) < 0:
-            raise ConfigError(f"checkpoint.{key}={ckpt.get(key)} must be >= 0")
-    test_decode = _decode_settings(cfg, "decode")
-    _decode_settings(cfg, "val_decode")
-    _check_model(cfg)
-    return test_decode
-
-
 def _check_run_folder(run_dir: Path, resume: bool) -> None:
     """A new run never mixes with an earlier one; a resumed one needs its last checkpoint."""
     if resume:
@@ -264,7 +196,7 @@ def choose_test_weights(
         log.warning("checkpoint.average=%d: %s; testing the best checkpoint", n, err)
         return best, choice
     model.load_state_dict(average_checkpoints(pool))
-    val_decode = _decode_settings(cfg, "val_decode")
+    val_decode = decode_settings(cfg, "val_decode")
     _, val = score_hypotheses(
         model, dm.dataloader("val", shard=False), dm.references("val"), dm.vocab.decode_tgt, val_decode
     )
@@ -284,14 +216,6 @@ def choose_test_weights(
     return best, choice
 
 
-def _epochs_done(trainer: pl.Trainer) -> float | None:
-    """Optimiser steps as a fraction of an epoch's batches, e.g. 14.01 when a time limit stopped training."""
-    per_epoch = trainer.num_training_batches
-    if not per_epoch or per_epoch == float("inf"):
-        return None
-    return round(trainer.global_step / per_epoch, 2)
-
-
 def _prepare_run_folder(cfg: DictConfig, run_dir: Path, resume: bool, overrides: list[str], step: int) -> None:
     """Write the resolved config (and, on resume, the resume record); checks the folder is writable."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -308,67 +232,12 @@ def _build_module(cfg: DictConfig, dm: TranslationDataModule) -> tuple[Seq2Seq, 
         optimizer=instantiate(cfg.model.optimizer),
         scheduler=instantiate(cfg.model.scheduler) if cfg.model.get("scheduler") else None,
         label_smoothing=cfg.model.label_smoothing,
-        val_decode=_decode_settings(cfg, "val_decode"),
+        val_decode=decode_settings(cfg, "val_decode"),
         detokenize=dm.vocab.decode_tgt,
         val_references=dm.references("val"),
         skip_nonfinite=bool(cfg.get("train", {}).get("skip_nonfinite", False)),
     )
     return model, module
-
-
-def _train_record(trainer: pl.Trainer, module: Seq2SeqModule, cbs: RunCallbacks) -> dict:
-    """What is known of the training itself, finished or not (wall time across resumes)."""
-    wall = module.elapsed_seconds()
-    return {
-        "wall_time_s": round(wall, 1),
-        "steps": trainer.global_step,
-        "epochs": trainer.current_epoch,  # epochs started (a time limit may stop one early)
-        "epochs_done": _epochs_done(trainer),
-        "target_tokens": module.train_tokens,
-        "tokens_per_s": round(module.train_tokens / max(wall, 1e-9), 1),
-        "skipped_nonfinite": module.skipped_batches,
-        "last_checkpoint_step": cbs.last.saved_step,
-    }
-
-
-def _run_record(cfg: DictConfig, run_dir: Path, status: str, trainer: pl.Trainer, module: Seq2SeqModule) -> dict:
-    """The parts of results.json common to every status."""
-    return {
-        "status": status,
-        "model": cfg.model.name,
-        "data": cfg.data.name,
-        "src_lang": cfg.data.src_lang,
-        "tgt_lang": cfg.data.tgt_lang,
-        "params": sum(p.numel() for p in module.model.parameters()),
-        "resumes": resume_history(run_dir),
-        "hardware": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "threads": torch.get_num_threads(),
-            "accelerator": str(trainer.accelerator.__class__.__name__),
-        },
-        "versions": {"torch": torch.__version__, "pytorch_lightning": pl.__version__},
-    }
-
-
-def _stopped_results(cfg: DictConfig, run_dir: Path, status: str, trainer: pl.Trainer, module, cbs) -> dict:
-    """results.json of a run that did not finish: what is known, and how to go on."""
-    best = cbs.best.best_model_path
-    last = run_dir / LAST
-    results = {
-        **_run_record(cfg, run_dir, status, trainer, module),
-        "train": _train_record(trainer, module, cbs),
-        "val": {
-            "bleu": round(float(cbs.best.best_model_score), 2) if cbs.best.best_model_score is not None else None,
-            "metric": cfg.checkpoint.monitor,
-        },
-        "best_checkpoint": run_relative(Path(best), run_dir) if best else None,
-        "last_checkpoint": str(LAST) if last.is_file() else None,
-        "resume_command": resume_command(run_dir) if last.is_file() else None,
-        "config": OmegaConf.to_container(cfg, resolve=True),
-    }
-    write_json_atomic(run_dir / "results.json", results)
-    return results
 
 
 def _fit(trainer: pl.Trainer, module: Seq2SeqModule, dm: TranslationDataModule, ckpt: Path | None) -> str:
@@ -415,7 +284,7 @@ def train(cfg: DictConfig, run_dir: str | Path, resume: bool = False, overrides:
         status = _fit(trainer, module, dm, ckpt)
     except NonFiniteLossError as err:
         if trainer.is_global_zero:
-            _stopped_results(cfg, run_dir, "diverged", trainer, module, cbs)
+            stopped_results(cfg, run_dir, "diverged", trainer, module, cbs.best, cbs.last.saved_step)
         last = run_dir / LAST
         good = f"{last} (step {_checkpoint_step(last)})" if last.is_file() else "none (no checkpoint was written yet)"
         raise NonFiniteLossError(
@@ -426,9 +295,9 @@ def train(cfg: DictConfig, run_dir: str | Path, resume: bool = False, overrides:
     if not trainer.is_global_zero:
         return {}
     if status == "interrupted":
-        results = _stopped_results(cfg, run_dir, status, trainer, module, cbs)
-        results["signal"] = cbs.last.signal
-        write_json_atomic(run_dir / "results.json", results)
+        results = stopped_results(
+            cfg, run_dir, status, trainer, module, cbs.best, cbs.last.saved_step, signal=cbs.last.signal
+        )
         where = f"{LAST} at step {cbs.last.saved_step}" if cbs.last.saved_step else "no checkpoint yet"
         print(
             f"\ninterrupted ({cbs.last.signal or 'signal'}) at step {trainer.global_step}: saved {where}; "
@@ -454,8 +323,8 @@ def _test_and_report(cfg, run_dir, trainer, module, model, dm, cbs: RunCallbacks
     test["hypotheses"] = str(hyp_path.relative_to(run_dir))
 
     results = {
-        **_run_record(cfg, run_dir, "finished", trainer, module),
-        "train": _train_record(trainer, module, cbs),
+        **run_record(cfg, run_dir, "finished", trainer, module),
+        "train": train_record(trainer, module, cbs.last.saved_step),
         "val": {"bleu": round(float(best_cb.best_model_score or 0.0), 2), "metric": cfg.checkpoint.monitor},
         "test": test,
         "best_checkpoint": run_relative(best_path, run_dir),
@@ -518,6 +387,8 @@ def main(cfg: DictConfig) -> None:
             raise  # a bug: keep the traceback (HYDRA_FULL_ERROR=1 shows Hydra's frames too)
         if target is None:
             _remove_unused_run_dir(output_dir)
+        elif hydra_cfg.output_subdir and hydra_cfg.output_subdir.startswith(".hydra/resume-"):
+            shutil.rmtree(output_dir / hydra_cfg.output_subdir, ignore_errors=True)  # this refused resume's copy
         raise SystemExit(f"nmt.train: error: {message}") from None
     if results.get("status") == "interrupted":
         sys.exit(130 if results.get("signal") == "SIGINT" else 143)
