@@ -75,7 +75,7 @@ def stopped_results(
     Args:
         status: ``interrupted`` (SIGINT/SIGTERM) or ``diverged`` (non-finite loss).
         best: the best-checkpoint callback (its score and file so far).
-        last_saved_step: the step of ``checkpoints/last.ckpt`` written by this session, if any.
+        last_saved_step: the step of ``checkpoints/last.ckpt`` (None: there is none).
         extra: more top-level keys (e.g. ``signal``).
     """
     last = run_dir / LAST

@@ -65,41 +65,78 @@ class LastCheckpoint(Checkpoint):
         self.signal: str | None = None  # "SIGINT" or "SIGTERM" once one was received
         self.saved_step: int | None = None
         self._previous_sigint: Any = None
+        self._lightning_sigterm: Any = None
+        self._trainer: pl.Trainer | None = None
+        self._held: int | None = None  # a signal received during a validation, acted on at its end
 
     def save(self, trainer: pl.Trainer) -> None:
-        """Write ``last.ckpt`` now (all ranks call ``save_checkpoint``; rank 0 writes)."""
-        trainer.save_checkpoint(self.path, weights_only=False)
-        self.saved_step = trainer.global_step
+        """Write ``last.ckpt`` now (all ranks call ``save_checkpoint``; rank 0 writes).
+
+        A Ctrl-C during the write is held back until the file is complete, then acted on.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            trainer.save_checkpoint(self.path, weights_only=False)
+            self.saved_step = trainer.global_step
+            return
+        held: list[int] = []
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+        try:
+            trainer.save_checkpoint(self.path, weights_only=False)
+            self.saved_step = trainer.global_step
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        if held and callable(previous):
+            previous(signal.SIGINT, None)
 
     def _due(self, trainer: pl.Trainer) -> bool:
         return trainer.global_step > 0 and trainer.global_step != self.saved_step
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if threading.current_thread() is threading.main_thread():
-            self._previous_sigint = signal.signal(signal.SIGINT, self._on_sigint)
+        if threading.current_thread() is not threading.main_thread():
+            return
+        self._trainer = trainer
+        self._lightning_sigterm = signal.getsignal(signal.SIGTERM)
+        self._previous_sigint = signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
 
-    def _on_sigint(self, signum: int, frame: Any) -> None:
-        """Ctrl-C: ask Lightning to stop after this batch, as for SIGTERM; a second Ctrl-C stops at once."""
-        self.signal = "SIGINT"
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        print("\nCtrl-C: saving a checkpoint after this batch, then stopping (Ctrl-C again: stop at once)", flush=True)
-        handler = signal.getsignal(signal.SIGTERM)
-        if callable(handler):  # Lightning's SIGTERM handler: sets trainer.received_sigterm
-            handler(signum, frame)
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        """SIGINT/SIGTERM: stop at the next point where the state is whole: after this batch, or
+        after the validation under way or about to run (a validation cut short would be lost:
+        resuming does not redo it). The stop goes through Lightning's SIGTERM path."""
+        name = signal.Signals(signum).name
+        self.signal = self.signal or name
+        again = ""
+        if signum == signal.SIGINT:
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C stops at once
+            again = " (Ctrl-C again: stop at once)"
+        print(f"\n{name}: saving a checkpoint after this batch (or validation), then stopping{again}", flush=True)
+        self._held = signum
+
+    def _notify_lightning(self, signum: int) -> None:
+        """Lightning's SIGTERM handler: sets ``trainer.received_sigterm``, acted on after the batch."""
+        handler = self._lightning_sigterm
+        if callable(handler):
+            handler(signum, None)
         else:
             raise KeyboardInterrupt
 
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any, **kwargs: Any) -> None:
+        if self._held is not None and not _validation_follows(trainer):
+            held, self._held = self._held, None
+            self._notify_lightning(held)
         if trainer.received_sigterm:
             self.signal = self.signal or "SIGTERM"
             if self._due(trainer):
-                self.save(trainer)  # Lightning raises SIGTERMException right after this hook
+                self.save(trainer)  # Lightning raises SIGTERMException once this batch is done
         elif self.every_n_steps and trainer.global_step % self.every_n_steps == 0 and self._due(trainer):
             self.save(trainer)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.sanity_checking and self._due(trainer):
             self.save(trainer)
+        if self._held is not None and not trainer.sanity_checking:
+            held, self._held = self._held, None
+            self._notify_lightning(held)  # Lightning stops right after this validation
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._due(trainer):
@@ -113,9 +150,27 @@ class LastCheckpoint(Checkpoint):
                 self.save(trainer)
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if self._previous_sigint is not None and threading.current_thread() is threading.main_thread():
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if self._previous_sigint is not None:
             signal.signal(signal.SIGINT, self._previous_sigint)
             self._previous_sigint = None
+        if signal.getsignal(signal.SIGTERM) == self._on_signal:  # else Lightning already restored its own
+            signal.signal(signal.SIGTERM, self._lightning_sigterm)
+        self._trainer = None
+
+
+def _validation_follows(trainer: pl.Trainer) -> bool:
+    """Whether Lightning validates right after the batch that just ended (its own decision).
+
+    A stop flag set before that validation would make Lightning cut it short, so a held signal
+    waits for its end instead.
+    """
+    loop = trainer.fit_loop.epoch_loop
+    try:
+        return bool(loop._should_check_val_fx(trainer.fit_loop._data_fetcher))
+    except AttributeError:  # another Lightning version: stop after the batch
+        return False
 
 
 class RngState(pl.Callback):

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import logging
 import shutil
+import signal
 import sys
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -240,13 +242,45 @@ def _build_module(cfg: DictConfig, dm: TranslationDataModule) -> tuple[Seq2Seq, 
     return model, module
 
 
-def _fit(trainer: pl.Trainer, module: Seq2SeqModule, dm: TranslationDataModule, ckpt: Path | None) -> str:
+def _fit(trainer: pl.Trainer, module: Seq2SeqModule, dm: TranslationDataModule, ckpt: Path | None, cbs) -> str:
     """Run ``trainer.fit``; returns the status: finished, or interrupted (SIGINT/SIGTERM)."""
     try:
         trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
     except SIGTERMException:
         return "interrupted"
+    except (SystemExit, KeyboardInterrupt) as err:  # Lightning exits(1) on a KeyboardInterrupt
+        ctrl_c = isinstance(err, KeyboardInterrupt) or (err.code == 1 and trainer.interrupted)
+        if not ctrl_c:
+            raise
+        # A second Ctrl-C, or one before training started (the sanity check): stopped at once.
+        cbs.last.signal = "SIGINT (twice: stopped at once)" if cbs.last.signal == "SIGINT" else "SIGINT"
+        return "interrupted"
     return "finished"
+
+
+def _last_step(run_dir: Path) -> int | None:
+    """The step of the run's last.ckpt, or None when there is none."""
+    return _checkpoint_step(run_dir / LAST) if (run_dir / LAST).is_file() else None
+
+
+def _report_interrupt(cfg, run_dir: Path, trainer: pl.Trainer, module: Seq2SeqModule, cbs) -> dict:
+    """results.json (status interrupted) and the lines that tell the user how to go on."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a further Ctrl-C must not cut this short
+    step = _last_step(run_dir)
+    results = stopped_results(cfg, run_dir, "interrupted", trainer, module, cbs.best, step, signal=cbs.last.signal)
+    if step is None:
+        where = "no checkpoint was written yet: start again"
+    elif step == trainer.global_step:
+        where = f"saved {LAST} at step {step}"
+    else:
+        where = f"{LAST} is from step {step} (the steps after it are trained again on resume)"
+    print(
+        f"\ninterrupted ({cbs.last.signal or 'signal'}) at step {trainer.global_step}: {where}; "
+        f"results: {run_dir / 'results.json'}" + (f"\n  resume with: {results['resume_command']}" if step else ""),
+        flush=True,
+    )
+    return results
 
 
 def train(cfg: DictConfig, run_dir: str | Path, resume: bool = False, overrides: list[str] | None = None) -> dict:
@@ -281,12 +315,12 @@ def train(cfg: DictConfig, run_dir: str | Path, resume: bool = False, overrides:
         dm.vocab.save(run_dir / "vocab")
     model, module = _build_module(cfg, dm)
     try:
-        status = _fit(trainer, module, dm, ckpt)
+        status = _fit(trainer, module, dm, ckpt, cbs)
     except NonFiniteLossError as err:
         if trainer.is_global_zero:
-            stopped_results(cfg, run_dir, "diverged", trainer, module, cbs.best, cbs.last.saved_step)
-        last = run_dir / LAST
-        good = f"{last} (step {_checkpoint_step(last)})" if last.is_file() else "none (no checkpoint was written yet)"
+            stopped_results(cfg, run_dir, "diverged", trainer, module, cbs.best, _last_step(run_dir))
+        step = _last_step(run_dir)
+        good = f"{run_dir / LAST} (step {step})" if step is not None else "none (no checkpoint was written yet)"
         raise NonFiniteLossError(
             f"{err}; training stopped, the last good checkpoint is {good}; lower model.optimizer.lr or "
             "model.grad_clip in a new run, or resume with train.skip_nonfinite=true to skip such batches",
@@ -295,16 +329,7 @@ def train(cfg: DictConfig, run_dir: str | Path, resume: bool = False, overrides:
     if not trainer.is_global_zero:
         return {}
     if status == "interrupted":
-        results = stopped_results(
-            cfg, run_dir, status, trainer, module, cbs.best, cbs.last.saved_step, signal=cbs.last.signal
-        )
-        where = f"{LAST} at step {cbs.last.saved_step}" if cbs.last.saved_step else "no checkpoint yet"
-        print(
-            f"\ninterrupted ({cbs.last.signal or 'signal'}) at step {trainer.global_step}: saved {where}; "
-            f"results: {run_dir / 'results.json'}\n  resume with: {results['resume_command']}",
-            flush=True,
-        )
-        return results
+        return _report_interrupt(cfg, run_dir, trainer, module, cbs)
     return _test_and_report(cfg, run_dir, trainer, module, model, dm, cbs, test_decode)
 
 
@@ -391,7 +416,7 @@ def main(cfg: DictConfig) -> None:
             shutil.rmtree(output_dir / hydra_cfg.output_subdir, ignore_errors=True)  # this refused resume's copy
         raise SystemExit(f"nmt.train: error: {message}") from None
     if results.get("status") == "interrupted":
-        sys.exit(130 if results.get("signal") == "SIGINT" else 143)
+        sys.exit(130 if str(results.get("signal")).startswith("SIGINT") else 143)
 
 
 if __name__ == "__main__":

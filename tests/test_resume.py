@@ -129,17 +129,23 @@ def test_sigkill_then_resume_ends_exactly_like_an_uninterrupted_run(reference_ru
     assert [r["from_step"] for r in results["resumes"]] == [saved[-1]]
 
 
-def test_ctrl_c_saves_reports_and_resumes_exactly(reference_runs, overrides, tmp_path):
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_signal_saves_reports_and_resumes_exactly(sig, reference_runs, overrides, tmp_path):
     reference = reference_runs[0]
-    steps = json.loads((reference / "results.json").read_text())["train"]["steps"]
-    stop_at = random.Random().choice([k for k in range(2, steps - 1) if k % EVERY])
+    train = json.loads((reference / "results.json").read_text())["train"]
+    steps, per_epoch = train["steps"], train["steps"] // train["epochs"]
+    # Ctrl-C at an epoch's last batch: the stop must wait for that epoch's validation (a validation
+    # cut short would be lost); SIGTERM at a random step inside an epoch.
+    stop_at = (
+        per_epoch if sig == "SIGINT" else random.Random().choice([k for k in range(2, steps - 1) if k % per_epoch])
+    )
     run_dir = tmp_path / "interrupted"
-    proc = run_train({"overrides": overrides, "runs": [str(run_dir)], "kill_at": stop_at, "signal": "SIGINT"})
+    proc = run_train({"overrides": overrides, "runs": [str(run_dir)], "kill_at": stop_at, "signal": sig})
     assert "status: interrupted" in proc.stdout
-    assert f"interrupted (SIGINT) at step {stop_at}: saved checkpoints/last.ckpt at step {stop_at}" in proc.stdout
+    assert f"interrupted ({sig}) at step {stop_at}: saved checkpoints/last.ckpt at step {stop_at}" in proc.stdout
     assert "resume with: python -m nmt.train resume=" in proc.stdout
     results = json.loads((run_dir / "results.json").read_text())
-    assert results["status"] == "interrupted" and results["signal"] == "SIGINT"
+    assert results["status"] == "interrupted" and results["signal"] == sig
     assert results["train"]["steps"] == stop_at and results["last_checkpoint"] == "checkpoints/last.ckpt"
     assert results["resume_command"].endswith(str(run_dir)) and "test" not in results
 
