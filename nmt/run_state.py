@@ -3,8 +3,9 @@
 * ``AtomicCheckpointIO``: every checkpoint is written to a temporary file and renamed, so a kill
   mid-save leaves the previous file whole.
 * ``LastCheckpoint``: keeps ``checkpoints/last.ckpt`` current (every n steps, after every
-  validation, at the end) and, on SIGINT or SIGTERM, saves it after the current batch through
-  Lightning's own SIGTERM path (Ctrl-C is routed to it; a second Ctrl-C stops at once).
+  validation, at the end) and, on SIGINT or SIGTERM, saves it once the state is whole (after the
+  current batch, or after the validation under way or due) and stops through Lightning's own
+  SIGTERM path (``trainer.received_sigterm`` → ``SIGTERMException``); a second Ctrl-C stops at once.
 * ``RngState``: the torch / numpy / Python RNG states, saved in the checkpoint and put back before
   the first batch of a resumed run (Lightning does not save them itself).
 * ``SpacedCheckpoint``: the averaging pool, whose checkpoints are at least ``min_gap_steps`` apart.
