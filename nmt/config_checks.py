@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from nmt.checkpoint import build_model
 from nmt.errors import ConfigError, NmtError
 from nmt.search import DecodeSettings
-from nmt.vocab import BOS_ID, EOS_ID, PAD_ID
+from nmt.vocab import BOS_ID, EOS_ID, PAD_ID, VocabSettings
 
 
 def _check_accelerator(trainer_cfg: DictConfig) -> None:
@@ -74,6 +74,15 @@ def _check_model(cfg: DictConfig) -> None:
         _built("model.scheduler", lambda: instantiate(cfg.model.scheduler)(optimizer))
 
 
+def _check_data_settings(cfg: DictConfig) -> None:
+    """Vocabulary settings and token budgets (the corpus itself is read later)."""
+    VocabSettings.from_mapping(cfg.data.vocab)  # raises ConfigError naming the vocab.* key
+    for key in ("max_tokens", "max_len", "eval_max_tokens"):
+        value = cfg.data.get(key)
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ConfigError(f"data.{key}={value} must be a positive whole number of tokens")
+
+
 def check_config(cfg: DictConfig) -> DecodeSettings:
     """Everything that can be checked from the config alone, before any corpus is read.
 
@@ -90,6 +99,7 @@ def check_config(cfg: DictConfig) -> DecodeSettings:
     for key in ("every_n_steps", "average_min_gap_steps"):
         if (ckpt.get(key) or 0) < 0:
             raise ConfigError(f"checkpoint.{key}={ckpt.get(key)} must be >= 0")
+    _check_data_settings(cfg)
     test_decode = decode_settings(cfg, "decode")
     decode_settings(cfg, "val_decode")
     _check_model(cfg)

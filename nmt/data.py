@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from nmt.batch import Batch
 from nmt.corpora.base import ParallelCorpus
+from nmt.errors import ConfigError
 from nmt.sampler import ResumableLoader, TokenBucketSampler
 from nmt.vocab import Vocab, VocabSettings
 
@@ -112,7 +113,7 @@ class TranslationDataModule(pl.LightningDataModule):
         self.vocab_settings = VocabSettings.from_mapping(vocab)
         self.cache_dir = str(cache_dir)
         if max_len < 1:
-            raise ValueError(f"data.max_len={max_len} must be a positive number of pieces")
+            raise ConfigError(f"data.max_len={max_len} must be a positive number of pieces")
         self.max_tokens, self.max_len, self.eval_max_tokens = max_tokens, max_len, eval_max_tokens
         self.num_workers, self.seed = num_workers, seed
         self.corpus: ParallelCorpus | None = None
@@ -140,7 +141,7 @@ class TranslationDataModule(pl.LightningDataModule):
         if name == "train":
             keep = [k for k in index if len(src[k]) <= self.max_len and len(tgt[k]) <= self.max_len]
             if not keep and index:
-                raise ValueError(
+                raise ConfigError(
                     f"all {len(index)} training pairs are longer than data.max_len={self.max_len}; raise it"
                 )
             if len(keep) < len(index):

@@ -28,6 +28,7 @@ from typing import Any
 import sentencepiece as spm
 
 from nmt.corpora.base import CorpusError, ParallelCorpus
+from nmt.errors import ConfigError
 
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 MODEL_TYPES = ("unigram", "bpe", "char", "word")
@@ -64,11 +65,11 @@ class VocabSettings:
 
     def __post_init__(self) -> None:
         if self.model_type not in MODEL_TYPES:
-            raise ValueError(f"vocab.model_type={self.model_type!r}: choose one of {', '.join(MODEL_TYPES)}")
+            raise ConfigError(f"vocab.model_type={self.model_type!r}: choose one of {', '.join(MODEL_TYPES)}")
         if int(self.size) < 8:
-            raise ValueError(f"vocab.size={self.size} is too small: use at least 8 (4 are special pieces)")
+            raise ConfigError(f"vocab.size={self.size} is too small: use at least 8 (4 are special pieces)")
         if not 0.0 < float(self.character_coverage) <= 1.0:
-            raise ValueError(f"vocab.character_coverage={self.character_coverage} must be in (0, 1]")
+            raise ConfigError(f"vocab.character_coverage={self.character_coverage} must be in (0, 1]")
 
     @classmethod
     def from_mapping(cls, settings: Any) -> VocabSettings:
@@ -76,7 +77,7 @@ class VocabSettings:
         given = {str(k): settings[k] for k in settings}
         unknown = set(given) - {"size", "model_type", "joint", "character_coverage"}
         if unknown:
-            raise ValueError(
+            raise ConfigError(
                 f"unknown vocab setting(s) {sorted(unknown)}: use size, model_type, joint, character_coverage"
             )
         s = cls(**given)
@@ -130,7 +131,7 @@ def _train_model(lines: Iterable[str], prefix: Path, settings: VocabSettings, co
         )
     except RuntimeError as err:
         reason = str(err).splitlines()[0].split("] ", 1)[-1]
-        raise ValueError(
+        raise ConfigError(
             f"SentencePiece training on corpus {corpus_name!r} failed with {asdict(settings)}: {reason}"
         ) from None
 

@@ -36,6 +36,8 @@ def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
         ("decode.beam_size=0", r"^decode: "),
         ("trainer.precision=bogus", r"^trainer: "),
         ("checkpoint.every_n_steps=-1", r"^checkpoint\.every_n_steps=-1 must be >= 0"),
+        ("data.vocab.size=4", r"^vocab\.size=4 is too small"),
+        ("data.max_tokens=0", r"^data\.max_tokens=0 must be a positive"),
     ],
 )
 def test_config_errors_fail_before_any_data_is_read(override, message, tmp_path):

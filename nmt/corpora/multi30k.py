@@ -83,9 +83,9 @@ def _choose_test_sets(src_lang: str, tgt_lang: str, wanted: list[str] | None, ta
         return available
     for name in wanted:
         if name not in EXTRA_TEST_SETS:
-            raise ValueError(f"unknown Multi30k test set {name!r}; choose from {list(EXTRA_TEST_SETS)}")
+            raise CorpusError(f"unknown Multi30k test set {name!r}; choose from {list(EXTRA_TEST_SETS)}")
         if name not in available:
-            raise ValueError(f"Multi30k has no {src_lang}-{tgt_lang} version of {name}; available: {available}")
+            raise CorpusError(f"Multi30k has no {src_lang}-{tgt_lang} version of {name}; available: {available}")
     return list(wanted)
 
 
@@ -169,9 +169,9 @@ def _read_split(name: str, src_path: Path, tgt_path: Path) -> ParallelSplit:
 def _check_languages(src_lang: str, tgt_lang: str) -> None:
     for lang in (src_lang, tgt_lang):
         if lang not in LANGUAGES:
-            raise ValueError(f"Multi30k has no language {lang!r}; choose from {list(LANGUAGES)}")
+            raise CorpusError(f"Multi30k has no language {lang!r}; choose from {list(LANGUAGES)}")
     if src_lang == tgt_lang:
-        raise ValueError(f"source and target language are both {src_lang!r}; choose two different languages")
+        raise CorpusError(f"source and target language are both {src_lang!r}; choose two different languages")
 
 
 def _local_files(
