@@ -122,7 +122,9 @@ class LastCheckpoint(Checkpoint):
             raise KeyboardInterrupt
 
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any, **kwargs: Any) -> None:
-        if self._held is not None and not _validation_follows(trainer):
+        if _validation_follows(trainer) or _at_epoch_end(trainer):
+            return  # the save (and a held stop) waits for that validation or the epoch's end
+        if self._held is not None:
             held, self._held = self._held, None
             self._notify_lightning(held)
         if trainer.received_sigterm:
@@ -133,11 +135,21 @@ class LastCheckpoint(Checkpoint):
             self.save(trainer)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not trainer.sanity_checking and self._due(trainer):
+        # At an epoch's end the best/pool checkpoints are written later, in on_train_epoch_end:
+        # last.ckpt waits for them, so that its copy of their state includes this validation.
+        if trainer.sanity_checking or _at_epoch_end(trainer):
+            return
+        self._save_and_stop(trainer)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._save_and_stop(trainer)  # Lightning checks the stop flag right after this hook
+
+    def _save_and_stop(self, trainer: pl.Trainer) -> None:
+        if self._due(trainer):
             self.save(trainer)
-        if self._held is not None and not trainer.sanity_checking:
+        if self._held is not None:
             held, self._held = self._held, None
-            self._notify_lightning(held)  # Lightning stops right after this validation
+            self._notify_lightning(held)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._due(trainer):
@@ -172,6 +184,11 @@ def _validation_follows(trainer: pl.Trainer) -> bool:
         return bool(loop._should_check_val_fx(trainer.fit_loop._data_fetcher))
     except AttributeError:  # another Lightning version: stop after the batch
         return False
+
+
+def _at_epoch_end(trainer: pl.Trainer) -> bool:
+    """Whether the batch that just ended was the last of its epoch."""
+    return bool(trainer.fit_loop.epoch_loop.batch_progress.is_last_batch)
 
 
 class RngState(pl.Callback):

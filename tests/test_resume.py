@@ -124,6 +124,7 @@ def test_sigkill_then_resume_ends_exactly_like_an_uninterrupted_run(reference_ru
     ref = json.loads((reference / "results.json").read_text())
     assert results["status"] == "finished" and results["train"]["steps"] == steps
     assert results["test"]["bleu"] == ref["test"]["bleu"], f"killed at step {kill_at}"
+    assert results["tested_weights"] == ref["tested_weights"], f"killed at step {kill_at}"
     assert (run_dir / "hypotheses/test.txt").read_text() == (reference / "hypotheses/test.txt").read_text()
     saved = [k for k in range(1, kill_at) if k % EVERY == 0 or k % per_epoch == 0]  # periodic, validations
     assert [r["from_step"] for r in results["resumes"]] == [saved[-1]]
