@@ -10,8 +10,29 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
+
+import torch
+
+
+def _write_atomic(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
+    """Let ``write`` fill a temporary file next to ``path``, fsync it, then rename it over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
@@ -21,20 +42,13 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         path: the file to write; an existing file is replaced only once the new one is complete.
         text: the whole content.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    data = text.encode("utf-8")
+    _write_atomic(path, lambda f: f.write(data))
+
+
+def save_torch_atomic(obj: Any, path: str | Path) -> None:
+    """``torch.save(obj)`` to ``path`` atomically (checkpoints: a kill mid-save keeps the old file)."""
+    _write_atomic(path, lambda f: torch.save(obj, f))
 
 
 def write_json_atomic(path: str | Path, obj: Any) -> None:

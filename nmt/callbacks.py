@@ -75,6 +75,13 @@ class AttentionHeatmaps(pl.Callback):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         self._examples = None  # read again from this fit's DataModule at first use
 
+    def state_dict(self) -> dict[str, int]:
+        """The validations counted so far: a resumed run draws at the same validations."""
+        return {"validations": self._validations}
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        self._validations = int(state_dict.get("validations", 0))
+
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:
             return

@@ -16,13 +16,15 @@ from dataclasses import asdict
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.utilities import rank_zero_only
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from nmt.batch import Batch
 from nmt.corpora.base import ParallelCorpus
-from nmt.sampler import TokenBucketSampler
+from nmt.errors import ConfigError
+from nmt.sampler import ResumableLoader, TokenBucketSampler
 from nmt.vocab import Vocab, VocabSettings
 
 log = logging.getLogger(__name__)
@@ -112,7 +114,7 @@ class TranslationDataModule(pl.LightningDataModule):
         self.vocab_settings = VocabSettings.from_mapping(vocab)
         self.cache_dir = str(cache_dir)
         if max_len < 1:
-            raise ValueError(f"data.max_len={max_len} must be a positive number of pieces")
+            raise ConfigError(f"data.max_len={max_len} must be a positive number of pieces")
         self.max_tokens, self.max_len, self.eval_max_tokens = max_tokens, max_len, eval_max_tokens
         self.num_workers, self.seed = num_workers, seed
         self.corpus: ParallelCorpus | None = None
@@ -140,7 +142,7 @@ class TranslationDataModule(pl.LightningDataModule):
         if name == "train":
             keep = [k for k in index if len(src[k]) <= self.max_len and len(tgt[k]) <= self.max_len]
             if not keep and index:
-                raise ValueError(
+                raise ConfigError(
                     f"all {len(index)} training pairs are longer than data.max_len={self.max_len}; raise it"
                 )
             if len(keep) < len(index):
@@ -215,9 +217,12 @@ class TranslationDataModule(pl.LightningDataModule):
         dataset = self.datasets[split]
         whole = {} if shard else {"num_replicas": 1, "rank": 0}
         sampler = TokenBucketSampler(dataset.lengths(), max_tokens, shuffle=shuffle, seed=self.seed, **whole)
-        return DataLoader(
+        # Its own generator: making an iterator draws a worker seed, which would otherwise advance the
+        # global RNG (dropout) differently in a resumed run than in an uninterrupted one.
+        return ResumableLoader(
             dataset,
             batch_sampler=sampler,
+            generator=torch.Generator().manual_seed(self.seed),
             collate_fn=Collate(self.vocab.pad_id, self.vocab.bos_id, self.vocab.eos_id),
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,

@@ -15,12 +15,21 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from nmt.batch import Batch
+from nmt.errors import NmtError
 from nmt.metrics import corpus_bleu
 from nmt.models.base import Seq2Seq
 from nmt.search import DecodeSettings, decode
 
 OptimizerFactory = Callable[[Iterable[torch.nn.Parameter]], Optimizer]
 SchedulerFactory = Callable[[Optimizer], LRScheduler]
+
+
+class NonFiniteLossError(NmtError):
+    """Training produced a non-finite loss (or weights); ``step`` is the optimiser step it happened at."""
+
+    def __init__(self, message: str, step: int) -> None:
+        super().__init__(message)
+        self.step = step
 
 
 class Seq2SeqModule(pl.LightningModule):
@@ -34,6 +43,9 @@ class Seq2SeqModule(pl.LightningModule):
         val_decode: how validation hypotheses are decoded for BLEU (greedy by default).
         detokenize: target ids -> text; with ``val_references`` it enables validation BLEU.
         val_references: the detokenised references of the validation split, in split order.
+        skip_nonfinite: a batch whose loss is NaN/inf is skipped (no update) instead of stopping
+            training with ``NonFiniteLossError``; training stops anyway once the weights themselves
+            are no longer finite. Checkpoints are never written with non-finite weights.
     """
 
     def __init__(
@@ -45,6 +57,7 @@ class Seq2SeqModule(pl.LightningModule):
         val_decode: DecodeSettings | None = None,
         detokenize: Callable[[Sequence[int]], str] | None = None,
         val_references: Sequence[str] | None = None,
+        skip_nonfinite: bool = False,
     ) -> None:
         super().__init__()
         self.model = model
@@ -54,6 +67,8 @@ class Seq2SeqModule(pl.LightningModule):
         self.val_decode = val_decode or DecodeSettings(strategy="greedy")
         self.detokenize = detokenize
         self.val_references = list(val_references) if val_references is not None else None
+        self.skip_nonfinite = skip_nonfinite
+        self.skipped_batches = 0  # batches skipped for a non-finite loss (kept in checkpoints)
         self.train_tokens = 0  # target tokens seen, for tokens/sec (kept in checkpoints)
         self.elapsed_before = 0.0  # training seconds of earlier sessions of a resumed run
         self._train_start: float | None = None
@@ -68,12 +83,28 @@ class Seq2SeqModule(pl.LightningModule):
             label_smoothing=label_smoothing,
         )
 
-    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor | None:
         logits, _ = self.model(batch.src, batch.src_mask, batch.tgt_in)  # (B, T, V)
         loss = self.loss(logits, batch.tgt_out, self.label_smoothing)
+        if not torch.isfinite(loss):
+            return self._non_finite(loss)
         self.train_tokens += batch.ntokens
         self.log("train/loss", loss, prog_bar=True, batch_size=batch.ntokens)
         return loss
+
+    def _non_finite(self, loss: Tensor) -> None:
+        """Skip the batch (returning None makes Lightning skip backward and the update) or stop."""
+        step = self.global_step
+        if self.skip_nonfinite and self.weights_finite():
+            self.skipped_batches += 1
+            self.log("train/skipped_nonfinite", float(self.skipped_batches), batch_size=1)
+            return None
+        what = "the weights are no longer finite" if self.skip_nonfinite else f"train/loss is {loss.item()}"
+        raise NonFiniteLossError(f"{what} at step {step} (epoch {self.current_epoch})", step)
+
+    def weights_finite(self) -> bool:
+        """Whether every parameter is finite (checked before each checkpoint and after a bad batch)."""
+        return all(bool(torch.isfinite(p).all()) for p in self.parameters())
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         logits, _ = self.model(batch.src, batch.src_mask, batch.tgt_in)  # (B, T, V)
@@ -114,11 +145,17 @@ class Seq2SeqModule(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if not self.weights_finite():  # raised before the file is opened: a good checkpoint stays
+            raise NonFiniteLossError(
+                f"the weights are no longer finite at step {self.global_step}: checkpoint not written", self.global_step
+            )
         checkpoint["train_tokens"] = self.train_tokens
+        checkpoint["skipped_batches"] = self.skipped_batches
         checkpoint["elapsed_seconds"] = self.elapsed_seconds()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.train_tokens = int(checkpoint.get("train_tokens", 0))
+        self.skipped_batches = int(checkpoint.get("skipped_batches", 0))
         self.elapsed_before = float(checkpoint.get("elapsed_seconds", 0.0))
 
 

@@ -7,10 +7,13 @@ budget (rather than a sentence count) keeps memory use flat whatever the sentenc
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch.distributed as dist
-from torch.utils.data import Sampler
+from torch.utils.data import DataLoader, Sampler
+
+from nmt.errors import NmtError
 
 
 def _cut(order: Sequence[int], lengths: Sequence[tuple[int, int]], max_tokens: int) -> list[list[int]]:
@@ -56,6 +59,10 @@ class TokenBucketSampler(Sampler[list[int]]):
 
     With ``shuffle=False`` the batches come in a fixed, length-sorted order (validation, test).
 
+    Resuming inside an epoch: ``start_at(epoch, k)`` makes the next iteration of that epoch begin
+    at its k-th batch (the first k were trained on before the interruption); ``ResumableLoader``
+    does this for Lightning from the loader's ``state_dict``.
+
     Under DDP each process (``rank`` of ``num_replicas``) takes every ``num_replicas``-th batch.
     All processes must take the same number of batches or DDP's gradient sync hangs, so when the
     number of batches does not divide, the first few batches of the epoch's list are repeated to
@@ -88,6 +95,7 @@ class TokenBucketSampler(Sampler[list[int]]):
         self.shuffle = shuffle
         self.seed = int(seed)
         self.epoch = 0
+        self._resume: tuple[int, int] | None = None  # (epoch, batches already seen) for the next __iter__
         self.num_replicas, self.rank = _distributed_defaults(num_replicas, rank)
         # Batch boundaries depend only on the sorted lengths, which ties cannot change, so the
         # number of batches is the same every epoch.
@@ -130,12 +138,67 @@ class TokenBucketSampler(Sampler[list[int]]):
             batches = [batches[i % len(batches)] for i in range(total)]  # repeat from the start
         return batches[self.rank :: self.num_replicas]
 
+    def start_at(self, epoch: int, batches_done: int) -> None:
+        """Make the next iteration over ``epoch`` skip its first ``batches_done`` batches (a resume).
+
+        Iterating over any other epoch first cancels it; it applies to one iteration only.
+        """
+        if not 0 <= batches_done <= len(self):
+            raise ValueError(f"batches_done={batches_done} is not in [0, {len(self)}] batches of an epoch")
+        self._resume = (int(epoch), int(batches_done))
+
     def __iter__(self) -> Iterator[list[int]]:
-        yield from self.epoch_batches()
+        # Read at the first next(), i.e. after Lightning's set_epoch for this epoch.
+        resume, self._resume = self._resume, None
+        skip = resume[1] if resume is not None and resume[0] == self.epoch else 0
+        yield from self.epoch_batches()[skip:]
 
     def __len__(self) -> int:
         """Batches per epoch on this process (the same on every process)."""
         return -(-self._num_batches // self.num_replicas)
+
+
+class ResumableLoader(DataLoader):
+    """A ``DataLoader`` over a ``TokenBucketSampler`` whose position inside an epoch can be saved.
+
+    Lightning stores ``state_dict()`` of a train loader that has one in every checkpoint and gives
+    it back to ``load_state_dict`` on ``fit(ckpt_path=…)``: the resumed epoch then skips the batches
+    already trained on and yields the rest, in the same order. Batches are counted as the loader
+    hands them out (not as the sampler yields them), so worker prefetching does not shift the count.
+    """
+
+    batch_sampler: TokenBucketSampler
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not isinstance(self.batch_sampler, TokenBucketSampler):
+            raise TypeError("ResumableLoader needs batch_sampler=TokenBucketSampler(...)")
+        self._epoch, self._done = 0, 0
+
+    def __iter__(self) -> Iterator[Any]:
+        sampler = self.batch_sampler
+        resume = sampler._resume
+        self._epoch = sampler.epoch
+        self._done = resume[1] if resume is not None and resume[0] == sampler.epoch else 0
+        for batch in super().__iter__():
+            self._done += 1
+            yield batch
+
+    def state_dict(self) -> dict[str, int]:
+        """Where training stands in the epoch: its number, the batches handed out, the epoch's size."""
+        return {"epoch": self._epoch, "batches_done": self._done, "batches_per_epoch": len(self.batch_sampler)}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Resume inside the saved epoch (Lightning calls this before the epoch starts again)."""
+        expected = state.get("batches_per_epoch")
+        if expected is not None and expected != len(self.batch_sampler):
+            raise NmtError(
+                f"the checkpoint was written with {expected} training batches per epoch but the data now gives "
+                f"{len(self.batch_sampler)}: the training data or data.max_tokens changed since the run started; "
+                "resume with the run's own data, or start a new run"
+            )
+        self.batch_sampler.start_at(state["epoch"], state["batches_done"])
+        self._epoch, self._done = state["epoch"], state["batches_done"]
 
 
 def padding_fraction(batches: Sequence[Sequence[int]], lengths: Sequence[tuple[int, int]]) -> float:

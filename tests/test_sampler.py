@@ -151,3 +151,41 @@ def test_padding_is_low_at_the_default_budget():
     fraction = padding_fraction(list(TokenBucketSampler(lengths, max_tokens=4096)), lengths)
     print(f"padding fraction at 4096 tokens: {fraction:.3f}")
     assert fraction <= 0.10
+
+
+def test_a_resumed_epoch_yields_exactly_the_batches_not_yet_seen():
+    from nmt.sampler import ResumableLoader
+
+    lengths = realistic_lengths(400)
+    dataset = list(range(len(lengths)))
+
+    def loader():
+        return ResumableLoader(dataset, batch_sampler=TokenBucketSampler(lengths, 300, seed=3), collate_fn=list)
+
+    full = loader()
+    full.batch_sampler.set_epoch(2)
+    whole = list(full)
+    first = loader()
+    first.batch_sampler.set_epoch(2)
+    it = iter(first)
+    seen = [next(it) for _ in range(7)]
+    state = first.state_dict()
+    assert state == {"epoch": 2, "batches_done": 7, "batches_per_epoch": len(whole)}
+    resumed = loader()
+    resumed.load_state_dict(state)
+    resumed.batch_sampler.set_epoch(2)  # Lightning sets the epoch after loading the state
+    rest = list(resumed)
+    assert seen + rest == whole
+    assert resumed.state_dict()["batches_done"] == len(whole)
+    resumed.batch_sampler.set_epoch(3)  # the skip applies to the resumed epoch only
+    assert len(list(resumed)) == len(whole)
+
+
+def test_resuming_with_other_data_is_refused():
+    from nmt.errors import NmtError
+    from nmt.sampler import ResumableLoader
+
+    lengths = realistic_lengths(400)
+    loader = ResumableLoader(list(range(400)), batch_sampler=TokenBucketSampler(lengths, 300), collate_fn=list)
+    with pytest.raises(NmtError, match=r"written with 3 training batches per epoch but the data now gives \d+"):
+        loader.load_state_dict({"epoch": 0, "batches_done": 1, "batches_per_epoch": 3})
