@@ -164,6 +164,17 @@ def run_relative(path: Path, run_dir: Path) -> str:
     return str(path.relative_to(run_dir)) if path.is_relative_to(run_dir) else str(path)
 
 
+def unfinished_reason(results: dict) -> str | None:
+    """Why a run's ``results.json`` holds no test scores (interrupted or diverged), or None when it does."""
+    status = results.get("status", "finished")
+    if status == "finished" and "test" in results:
+        return None
+    step = results.get("train", {}).get("steps", "?")
+    resume = results.get("resume_command")
+    then = f"finish it with `{resume}`" if resume else "train it again"
+    return f"the run is {status} (stopped at step {step}), so it has no test scores; {then}"
+
+
 def tested_weights(run_dir: Path) -> tuple[str | list[str], int]:
     """What ``results.json`` says the test split was scored with: (checkpoint, average) for ``load_run``."""
     path = run_dir / "results.json"
@@ -173,6 +184,9 @@ def tested_weights(run_dir: Path) -> tuple[str | list[str], int]:
         raise CheckpointError(
             f"{path}: unreadable ({type(err).__name__}); checkpoint=tested needs a finished run: use best or last"
         ) from None
+    unfinished = unfinished_reason(results)
+    if unfinished:
+        raise CheckpointError(f"{path}: {unfinished}; checkpoint=tested needs a finished run (or use best or last)")
     averaged = results.get("tested_weights", {}).get("averaged") or []
     if averaged:
         return list(averaged), len(averaged)

@@ -42,7 +42,7 @@ from omegaconf import OmegaConf
 from nmt.api import Translator
 from nmt.atomic import write_text_atomic
 from nmt.attention_maps import teacher_forced
-from nmt.checkpoint import LoadedRun, load_run
+from nmt.checkpoint import LoadedRun, load_run, unfinished_reason
 from nmt.comparison_report import PROVENANCE_DIRS, PROVENANCE_FILES, html_report, markdown_report
 from nmt.errors import CompareError, one_line_errors
 from nmt.evaluate import decode_timing, load_eval_set, write_json
@@ -130,6 +130,9 @@ def load_runs(paths: Sequence[Path]) -> list[Run]:
             results = json.loads((path / "results.json").read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as err:
             raise CompareError(f"{path / 'results.json'}: unreadable ({err}); re-run nmt.train for this run") from None
+        unfinished = unfinished_reason(results)
+        if unfinished:
+            raise CompareError(f"{path}: {unfinished}, then compare it")
         runs.append(
             Run(path, results, curve=read_curve(path / "metrics.csv"), length_penalty=_read_length_penalty(path))
         )

@@ -124,3 +124,23 @@ def test_copy_runs_makes_a_report_folder_that_stands_alone(transformer_run, rnn_
     assert "files: `rnn/`" in report
     # comparison.json says where each run's files went
     assert json.loads((out / "comparison.json").read_text())["runs"][0]["copy"] == "transformer"
+
+
+def test_an_interrupted_run_is_refused_with_its_resume_command(transformer_run, rnn_run, tmp_path, capsys):
+    """results.json of a stopped run has no test scores: compare and checkpoint=tested say how to finish it."""
+    from nmt.checkpoint import CheckpointError, load_run
+
+    stopped = tmp_path / "stopped"
+    shutil.copytree(transformer_run, stopped)
+    results = json.loads((stopped / "results.json").read_text(encoding="utf-8"))
+    del results["test"]
+    results.update(status="interrupted", resume_command=f"python -m nmt.train resume={stopped}")
+    (stopped / "results.json").write_text(json.dumps(results), encoding="utf-8")
+    with pytest.raises(SystemExit) as exit_:
+        main([str(stopped), str(rnn_run)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1
+    assert "is interrupted" in err and f"python -m nmt.train resume={stopped}" in err
+    with pytest.raises(CheckpointError, match="checkpoint=tested needs a finished run"):
+        load_run(stopped, "tested")
+    assert load_run(stopped, "last").checkpoint.name == "last.ckpt"
