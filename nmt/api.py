@@ -33,6 +33,7 @@ from nmt.checkpoint import LoadedRun, load_run
 from nmt.errors import ConfigError
 from nmt.models.base import Seq2Seq
 from nmt.next_token import entropy, next_token_log_probs, temperature_probs
+from nmt.preprocess import Preprocessing, for_data, summary
 from nmt.sampler import TokenBucketSampler
 from nmt.search import DecodeSettings, Hypothesis, decode
 from nmt.vocab import Vocab
@@ -47,7 +48,8 @@ class Translation:
     ``src_pieces`` and ``tgt_pieces`` end with the EOS piece "</s>" (the model reads and writes
     it), so they label the axes of ``attention``. A blank source gives ``text == ""``, empty
     piece lists, score 0 and no attention. ``tgt_ids`` are the target piece ids without EOS (what
-    ``Translator.next_token`` takes as a prefix).
+    ``Translator.next_token`` takes as a prefix). ``source`` is the sentence as given;
+    ``model_source`` what the model read, after the corpus's known preprocessing (``nmt.preprocess``).
 
     Shapes: attention (L, h, len(tgt_pieces), len(src_pieces)) cross-attention of every
     decoder step (L layers, h heads; the RNN has L = h = 1), or None unless asked for.
@@ -62,6 +64,7 @@ class Translation:
     attention: Tensor | None = None
     truncated: bool = False
     tgt_ids: list[int] = field(default_factory=list)
+    model_source: str = ""
 
 
 @dataclass
@@ -119,7 +122,11 @@ class Translator:
         vocab: the run's vocabulary.
         max_len: sources are cut to this many pieces (None: never cut).
         checkpoint: where the weights came from (for reports).
-        config: the run's resolved config (for reports).
+        config: the run's resolved config (for reports, and the preprocessing of its ``data``).
+
+    Sources are rewritten as the run's corpus was (``nmt.preprocess.for_data``: the toy corpus is
+    lower-cased and tokenised) before they are cut into pieces; the first time that changes a
+    sentence, a warning says so.
     """
 
     def __init__(
@@ -134,6 +141,8 @@ class Translator:
             raise ConfigError(f"max_len={max_len} must be a positive number of source pieces (or None)")
         self.model, self.vocab, self.max_len = model.eval(), vocab, max_len
         self.checkpoint, self.config = checkpoint, config
+        self.preprocessing: Preprocessing | None = for_data(config.get("data")) if config is not None else None
+        self._told_preprocessing = False
 
     @classmethod
     def from_run(cls, run: LoadedRun, max_len: int | None = None) -> Translator:
@@ -152,6 +161,18 @@ class Translator:
     def __repr__(self) -> str:
         name = type(self.model).__name__
         return f"Translator({name}, {self.vocab!r}, checkpoint={self.checkpoint}, device={self.device})"
+
+    def prepare(self, sentences: Sequence[str]) -> list[str]:
+        """The sentences as the model reads them: with the corpus's known preprocessing, if any."""
+        if self.preprocessing is None:
+            return list(sentences)
+        pre = self.preprocessing
+        if not self._told_preprocessing:
+            note = summary(pre, list(sentences))
+            if note:
+                log.warning("%s; shown once", note)
+                self._told_preprocessing = True
+        return [pre.apply(s) for s in sentences]
 
     # ---------------------------------------------------------------------------------- simple API
     def translate(
@@ -227,16 +248,17 @@ class Translator:
         if samples < 1 or (samples > 1 and settings.strategy != "sample"):
             raise ConfigError(f"samples={samples}: several samples per sentence need strategy 'sample'")
         sentences = list(sentences)
-        ids, truncated = self._encode(sentences)
+        read = self.prepare(sentences)
+        ids, truncated = self._encode(read)
         rows = [i for i, x in enumerate(ids) if x for _ in range(samples)]  # sentence of every decoded row
         self.model.eval()
         hyps = self._search([ids[i] for i in rows], settings, max_tokens, need_weights, progress)
         out: list[list[Translation]] = [[] for _ in sentences]
         for i, row_hyps in zip(rows, hyps, strict=True):
-            out[i].extend(self._translation(sentences[i], ids[i], h, truncated[i]) for h in row_hyps)
+            out[i].extend(self._translation(sentences[i], read[i], ids[i], h, truncated[i]) for h in row_hyps)
         for i, found in enumerate(out):
             if not found:
-                out[i] = [Translation(sentences[i], "", 0.0, 0.0, [], [])]
+                out[i] = [Translation(sentences[i], "", 0.0, 0.0, [], [], model_source=read[i])]
             elif samples > 1:
                 found.sort(key=lambda t: t.score, reverse=True)
         return out
@@ -253,7 +275,7 @@ class Translator:
             temperature, top_k: as for sampling (temperature 1 is the model's own distribution).
             k: how many of the most likely pieces to return.
         """
-        ids, _ = self._encode([source])
+        ids, _ = self._encode(self.prepare([source]))
         if not ids[0]:
             raise ConfigError("next_token needs a non-blank source sentence")
         batch = Batch.from_ids(ids, None, [0], self.vocab.pad_id, self.vocab.bos_id, self.vocab.eos_id)
@@ -295,18 +317,19 @@ class Translator:
         batches = self._batches(ids, max(1, max_tokens // rows_per_sentence))
         return translate_batches(self.model, batches, len(ids), settings, need_weights, progress)
 
-    def _translation(self, source: str, ids: list[int], hyp: Hypothesis, truncated: bool) -> Translation:
+    def _translation(self, source: str, read: str, ids: list[int], hyp: Hypothesis, truncated: bool) -> Translation:
         eos = self.vocab.tgt_pieces_from_ids([self.vocab.eos_id])
         return Translation(
             source=source,
             text=self.vocab.decode_tgt(hyp.tokens),
             score=hyp.score,
             log_prob=hyp.log_prob,
-            src_pieces=self.vocab.src_pieces(source)[: len(ids)] + eos,
+            src_pieces=self.vocab.src_pieces(read)[: len(ids)] + eos,
             tgt_pieces=self.vocab.tgt_pieces_from_ids(hyp.tokens) + eos,
             attention=hyp.attention,
             truncated=truncated,
             tgt_ids=list(hyp.tokens),
+            model_source=read,
         )
 
 

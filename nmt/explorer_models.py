@@ -176,7 +176,7 @@ class ExplorerModel:
         text = check_text(text, self.limits)
         settings, samples = self._settings(options)
         found: list[Translation] = self.translator.decode([text], settings, samples=samples)[0]
-        gold = self.gold.get(normalise(text))
+        gold = self.gold.get(normalise(self.translator.prepare([text])[0]))
         return {
             "model": self.label,
             "source": text,
@@ -200,7 +200,7 @@ class ExplorerModel:
     def _target(self, text: str, target_ids: list[int] | None, reference: bool) -> list[int]:
         """The target to read the attention on: a hypothesis' ids, or the toy reference."""
         if reference:
-            gold = self.gold.get(normalise(text))
+            gold = self.gold.get(normalise(self.translator.prepare([text])[0]))
             if gold is None:
                 raise RequestError("reference=true needs a toy-corpus sentence of a data=toy run; this one has none")
             return self.translator.vocab.encode_tgt([gold.reference])[0]
@@ -218,6 +218,7 @@ class ExplorerModel:
         return list(ids)
 
     def _read(self, text: str, target: list[int], self_attention: bool) -> SentenceAttention:
+        text = self.translator.prepare([text])[0]  # as the model reads it (nmt.preprocess), like translate
         src_len = len(self.translator.vocab.encode_src([text])[0])
         limit = self.translator.max_len
         if limit is not None and src_len > limit:
@@ -274,7 +275,7 @@ class ExplorerModel:
             "row_steps": _row_steps(kind, att.tgt_pieces, words),
             "gold": None,
         }
-        gold = self.gold.get(normalise(text))
+        gold = self.gold.get(normalise(self.translator.prepare([text])[0]))
         if gold is not None and kind == "cross":
             answer["gold"] = self._gold(text, gold, att, target, layer, head, words)
         return answer
