@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 from sacrebleu.metrics import BLEU, CHRF
+
+log = logging.getLogger(__name__)
 
 
 def corpus_scores(hypotheses: list[str], references: list[str], lowercase: bool = False) -> dict:
@@ -24,8 +28,10 @@ def corpus_scores(hypotheses: list[str], references: list[str], lowercase: bool 
 def score_texts(hypotheses: list[str], references: list[str]) -> dict:
     """BLEU, chrF and lowercased BLEU (sacreBLEU ``-lc``), each with its signature.
 
-    Returns ``{"bleu", "chrf", "bleu_lc", "signature": {"bleu", "chrf", "bleu_lc"}}``.
+    Returns ``{"bleu", "chrf", "bleu_lc", "signature": {"bleu", "chrf", "bleu_lc"}}``. When more than
+    half of the hypotheses are empty, a warning says so (a BLEU near 0 would not say why).
     """
+    warn_empty(hypotheses)
     cased = corpus_scores(hypotheses, references)
     bleu_lc = BLEU(lowercase=True)
     return {
@@ -33,6 +39,19 @@ def score_texts(hypotheses: list[str], references: list[str]) -> dict:
         "bleu_lc": round(bleu_lc.corpus_score(hypotheses, [references]).score, 2),
         "signature": {**cased["signature"], "bleu_lc": str(bleu_lc.get_signature())},
     }
+
+
+def warn_empty(hypotheses: list[str]) -> None:
+    """One warning line when all, or more than half, of the hypotheses are empty."""
+    empty = sum(not h.strip() for h in hypotheses)
+    if hypotheses and empty * 2 > len(hypotheses):
+        what = "all" if empty == len(hypotheses) else f"{empty} of"
+        log.warning(
+            "%s %d hypotheses are empty: the model wrote no words (undertrained or diverged? "
+            "try checkpoint=last or a longer training), so BLEU says little",
+            what,
+            len(hypotheses),
+        )
 
 
 def corpus_bleu(hypotheses: list[str], references: list[str]) -> tuple[float, str]:

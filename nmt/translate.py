@@ -11,9 +11,9 @@ is translated as soon as it arrives; otherwise lines are read and translated ``b
 time, which is much faster.
 
 Any input is accepted: lines are split on "\\n" only (a trailing "\\r" is dropped), invalid UTF-8
-becomes U+FFFD, a blank line gives an empty line, and a source longer than the run's
-``data.max_len`` pieces (or ``max_len=``) is cut there, with a warning on standard error, exactly
-as ``nmt.evaluate`` and nmt.train's val/test scores cut it: one model, one output.
+becomes U+FFFD (a warning on standard error names those lines), a blank line gives an empty line,
+and a source longer than the run's ``data.max_len`` pieces (or ``max_len=``) is cut there, with a
+warning on standard error, exactly as ``nmt.evaluate`` and nmt.train's val/test scores cut it: one model, one output.
 
 N-best output (``nbest=K``): K lines per input line, best first, in the format
 ``i ||| hypothesis ||| score`` where ``i`` is the 0-based input line number and ``score`` the
@@ -58,18 +58,44 @@ def decode_line(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
-def read_chunks(source: BinaryIO, size: int) -> Iterator[list[str]]:
-    """Lists of up to ``size`` lines, split on b"\\n" only; each list is yielded as soon as it is full."""
+def read_chunks(source: BinaryIO, size: int, invalid: list[int] | None = None) -> Iterator[list[str]]:
+    """Lists of up to ``size`` lines, split on b"\\n" only; each list is yielded as soon as it is full.
+
+    ``invalid`` (when given) collects the 1-based numbers of lines whose invalid UTF-8 was replaced.
+    """
     if size < 1:
         raise ConfigError(f"batch_lines={size} must be >= 1")
     chunk: list[str] = []
-    for raw in iter(source.readline, b""):
-        chunk.append(decode_line(raw))
+    for number, raw in enumerate(iter(source.readline, b""), start=1):
+        line = decode_line(raw)
+        if invalid is not None and "\ufffd" in line and not _is_utf8(raw):
+            invalid.append(number)
+        chunk.append(line)
         if len(chunk) >= size:
             yield chunk
             chunk = []
     if chunk:
         yield chunk
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def warn_invalid(lines: list[int]) -> None:
+    """One warning naming the lines whose invalid UTF-8 bytes were replaced by U+FFFD (the first ten)."""
+    if lines:
+        shown = ", ".join(map(str, lines[:10])) + (", …" if len(lines) > 10 else "")
+        log.warning(
+            "%d input line(s) had invalid UTF-8, replaced by U+FFFD before translating: line %s; "
+            "give UTF-8 text (e.g. iconv -f latin1 -t utf-8)",
+            len(lines),
+            shown,
+        )
 
 
 def format_nbest(index: int, hyps: list[Translation], k: int) -> list[str]:
@@ -98,8 +124,8 @@ def translate_stream(
         max_tokens: batch budget in source pieces × beams.
     """
     settings, samples = _nbest_settings(settings, nbest)
-    done = 0
-    for lines in read_chunks(source, batch_lines):
+    done, invalid = 0, []
+    for lines in read_chunks(source, batch_lines, invalid):
         results = translator.decode(lines, settings, max_tokens, samples=samples)
         for offset, hyps in enumerate(results):
             if hyps[0].truncated:
@@ -114,6 +140,7 @@ def translate_stream(
             sink.write("".join(line + "\n" for line in out))
             sink.flush()
         done += len(lines)
+    warn_invalid(invalid)
     return done
 
 

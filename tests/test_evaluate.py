@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -195,3 +196,16 @@ def test_checkpoint_tested_loads_what_train_scored(run_copy):
     (run_copy / "results.json").unlink()
     with pytest.raises(CheckpointError, match="results.json: unreadable.*use best or last"):
         load_run(run_copy, "tested")
+
+
+def test_all_empty_hypotheses_get_a_warning(transformer_run, tmp_path, caplog):
+    out = tmp_path / "empty.json"
+    args = ("decode=greedy", "decode.max_len_a=0", "decode.max_len_b=0", f"output={out}", f"hypotheses={out}.txt")
+    with caplog.at_level(logging.WARNING, logger="nmt.metrics"):
+        report = evaluate(compose_eval(transformer_run, *args))
+    assert report["bleu"] == 0.0
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == [f"all {report['sentences']} hypotheses are empty"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="nmt.metrics"):
+        evaluate(compose_eval(transformer_run, "decode=greedy", f"output={out}", f"hypotheses={out}.txt"))
+    assert "empty" not in caplog.text

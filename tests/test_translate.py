@@ -59,6 +59,8 @@ def test_hostile_input_keeps_one_line_per_line(translator, batch_lines, caplog):
     assert lines[-1] == "" and len(lines) - 1 == N_LINES
     assert lines[1] == "" and lines[2] == ""
     assert "line 4: source longer than max_len" in caplog.text
+    replaced = [r.getMessage() for r in caplog.records if "invalid UTF-8" in r.getMessage()]
+    assert replaced == [replaced[0]] and "1 input line(s)" in replaced[0] and "line 7;" in replaced[0]
 
 
 def test_output_does_not_depend_on_the_chunk_size(translator):
@@ -124,6 +126,7 @@ def test_the_command_survives_hostile_stdin(transformer_run, tmp_path):
     assert done.stdout.count(b"\n") == N_LINES and done.stdout.endswith(b"\n")
     assert done.stdout.split(b"\n")[1:3] == [b"", b""]
     assert b"line 4: source longer than max_len=128 pieces" in done.stderr
+    assert b"invalid UTF-8, replaced by U+FFFD before translating: line 7;" in done.stderr
     assert list(tmp_path.iterdir()) == []  # no .hydra/, outputs/ or logs
 
 
