@@ -9,8 +9,12 @@ Usage::
 It writes the hypotheses (default ``<run>/hypotheses/<set>.<tag>.txt``) and a JSON of scores
 (default ``<run>/eval/<set>.<tag>.json``), then prints a one-line summary. ``<tag>`` names the
 checkpoint choice and the decoding, e.g. ``beam5-lp0.6``, ``last.greedy``, ``avg5.beam5-lp0.6``.
-The run's own ``vocab/`` is used: nothing is retrained. The split's text comes from the run's
-data config (``data.root=`` and ``cache_dir=`` may point it elsewhere); ``src_file``/``ref_file``
+With ``average=N`` the val split is also decoded (greedy, as nmt.train scored it) and a warning
+says when the averaged weights score more than 1 BLEU below the best checkpoint's val BLEU
+(``average_check`` in the JSON).
+
+The run's own ``vocab/`` is used: nothing is retrained. The split's text comes from the run's data
+config (``data.root=`` and ``cache_dir=`` may point it elsewhere); ``src_file``/``ref_file``
 score any line-aligned pair of files (plain or gzip) instead.
 
 The functions ``translate_batches`` and ``score_hypotheses`` are also used by ``nmt.train``.
@@ -18,6 +22,8 @@ The functions ``translate_batches`` and ``score_hypotheses`` are also used by ``
 
 from __future__ import annotations
 
+import json
+import logging
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -33,12 +39,18 @@ from nmt.api import Translator, translate_batches
 from nmt.atomic import write_json_atomic, write_text_atomic
 from nmt.batch import Batch
 from nmt.checkpoint import LoadedRun, load_run, run_relative
+from nmt.config_checks import decode_settings
 from nmt.corpora.base import CorpusError
 from nmt.corpora.reading import read_parallel
 from nmt.errors import ConfigError, one_line_errors
 from nmt.metrics import score_texts
 from nmt.models.base import Seq2Seq, eval_mode
 from nmt.search import DecodeSettings
+
+log = logging.getLogger(__name__)
+
+# ``average=N`` weights that score more than this much BLEU below the best checkpoint on val get a warning.
+AVERAGE_TOLERANCE_BLEU = 1.0
 
 __all__ = ["evaluate", "score_hypotheses", "score_texts", "translate_batches", "decode_tag", "decode_timing"]
 
@@ -132,6 +144,35 @@ def load_eval_set(run: LoadedRun, cfg: DictConfig) -> tuple[str, list[str], list
     return split_name, list(split.src), list(split.tgt)
 
 
+def check_average(run: LoadedRun, cfg: DictConfig, translator: Translator) -> dict | None:
+    """With ``average=N``: the averaged weights' val BLEU against the best checkpoint's, and a warning if far below.
+
+    The val split is decoded as nmt.train scored it (the run's ``val_decode``, greedy), so the best
+    checkpoint's val BLEU recorded in ``results.json`` is a like-for-like reference. Returns None
+    (nothing checked) without ``average``, or when the run has no recorded val BLEU or no val split.
+    """
+    try:
+        best = float(json.loads((run.run_dir / "results.json").read_text(encoding="utf-8"))["val"]["bleu"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        _, sources, references = load_eval_set(run, OmegaConf.merge(cfg, {"split": "val", "src_file": None}))
+    except CorpusError:
+        return None
+    texts = [r[0].text for r in translator.decode(sources, decode_settings(run.config, "val_decode"))]
+    bleu = score_texts(texts, references)["bleu"]
+    if bleu < best - AVERAGE_TOLERANCE_BLEU:
+        log.warning(
+            "average=%d: the averaged weights score val BLEU %.2f, %.2f below the best checkpoint's %.2f "
+            "(results.json): early checkpoints pull the mean down; lower average= or drop it",
+            len(run.averaged),
+            bleu,
+            best - bleu,
+            best,
+        )
+    return {"val_bleu": bleu, "best_checkpoint_val_bleu": best, "tolerance": AVERAGE_TOLERANCE_BLEU}
+
+
 def write_json(path: Path, data: dict) -> None:
     """Write atomically (``nmt.atomic``): a reader never sees half a results file."""
     write_json_atomic(path, data)
@@ -161,6 +202,7 @@ def evaluate(cfg: DictConfig) -> dict:
     results = translator.decode(sources, settings, int(cfg.max_tokens), progress=True)
     seconds = time.perf_counter() - start
     texts = [r[0].text for r in results]
+    average_check = check_average(run, cfg, translator) if run.averaged else None
 
     tag = decode_tag(settings, str(cfg.checkpoint), int(cfg.average))
     hyp_path = Path(cfg.hypotheses) if cfg.get("hypotheses") else run.run_dir / "hypotheses" / f"{name}.{tag}.txt"
@@ -179,6 +221,7 @@ def evaluate(cfg: DictConfig) -> dict:
         "decode": asdict(settings),
         "checkpoint": run_relative(run.checkpoint, run.run_dir),
         "averaged_checkpoints": [run_relative(p, run.run_dir) for p in run.averaged],
+        "average_check": average_check,
         "hypotheses": str(hyp_path),
         "run_dir": str(run.run_dir),
         "model": run.config.model.name,

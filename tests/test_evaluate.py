@@ -15,7 +15,7 @@ import sacrebleu
 import torch
 from hydra import compose, initialize_config_dir
 
-from nmt.checkpoint import CheckpointError, average_checkpoints, load_run, load_weights, select_checkpoints
+from nmt.checkpoint import CheckpointError, average_checkpoints, build_model, load_run, load_weights, select_checkpoints
 from nmt.corpora.base import CorpusError
 from nmt.evaluate import decode_tag, evaluate
 
@@ -209,3 +209,25 @@ def test_all_empty_hypotheses_get_a_warning(transformer_run, tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="nmt.metrics"):
         evaluate(compose_eval(transformer_run, "decode=greedy", f"output={out}", f"hypotheses={out}.txt"))
     assert "empty" not in caplog.text
+
+
+def test_an_average_far_below_the_best_checkpoint_gets_a_warning(run_copy, caplog):
+    ckpts = run_copy / "checkpoints"
+    pool = sorted(ckpts.glob("epoch*.ckpt"))
+    for path in pool:  # a pool of copies of the best checkpoint: its average scores as the best
+        shutil.copy(next(ckpts.glob("best-*.ckpt")), path)
+    with caplog.at_level(logging.WARNING, logger="nmt.evaluate"):
+        good = evaluate(compose_eval(run_copy, "decode=greedy", "average=2"))
+    assert good["average_check"]["val_bleu"] == good["average_check"]["best_checkpoint_val_bleu"] > 10
+    assert "below the best" not in caplog.text
+    assert [p.name for p in pool[-2:]] == [Path(p).name for p in good["averaged_checkpoints"]]  # the newest two
+    run = load_run(run_copy)
+    untrained = build_model(run.config.model, run.vocab).state_dict()
+    state = torch.load(pool[-1], weights_only=True)
+    state["state_dict"] = {f"model.{k}": v for k, v in untrained.items()}
+    torch.save(state, pool[-1])  # the newest pool checkpoint: weights as at initialisation
+    with caplog.at_level(logging.WARNING, logger="nmt.evaluate"):
+        bad = evaluate(compose_eval(run_copy, "decode=greedy", "average=2"))
+    check = bad["average_check"]
+    assert check["val_bleu"] < check["best_checkpoint_val_bleu"] - 1
+    assert f"average=2: the averaged weights score val BLEU {check['val_bleu']:.2f}" in caplog.text
