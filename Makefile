@@ -64,7 +64,7 @@ multi30k: setup
 		hydra.run.dir=$(PAIR_DIR)/rnn > $(PAIR_DIR)/train-rnn.log 2>&1 & rnn=$$!; \
 	wait $$tf && wait $$rnn
 	for model in transformer rnn; do \
-		$(PY) -m nmt.length_penalty run=$(PAIR_DIR)/$$model $(ROOT_ARG) || exit 1; done
+		$(PY) -m nmt.length_penalty run=$(PAIR_DIR)/$$model save=true $(ROOT_ARG) || exit 1; done
 	$(PY) -m nmt.compare $(PAIR_DIR)/transformer $(PAIR_DIR)/rnn --html --copy-runs --out $(REPORT)
 
 clean:

@@ -4,10 +4,12 @@ Usage::
 
     python -m nmt.evaluate run=<run dir> [split=test] [decode=beam|greedy|sample] [decode.beam_size=5]
         [checkpoint=best|last|<path>] [average=N] [src_file=<file> ref_file=<file>]
-        [data.root=<local corpus copy>] [hypotheses=<path>] [output=<path.json>] [max_len=<pieces>]
+        [data.root=<local corpus copy>] [hypotheses=<path>] [output=<path.json>] [save=true] [max_len=<pieces>]
 
-It writes the hypotheses (default ``<run>/hypotheses/<set>.<tag>.txt``) and a JSON of scores
-(default ``<run>/eval/<set>.<tag>.json``), then prints a one-line summary. ``<tag>`` names the
+It writes the hypotheses (default ``<out>/hypotheses/<set>.<tag>.txt``) and a JSON of scores
+(default ``<out>/eval/<set>.<tag>.json``), then prints a one-line summary. ``<out>`` is
+``nmt-output/<run's parent>/<run>/`` in the working directory, or the run folder itself with
+``save=true`` (``nmt.outputs``): reading a run never writes into it unless asked. ``<tag>`` names the
 checkpoint choice and the decoding, e.g. ``beam5-lp0.6``, ``last.greedy``, ``avg5.beam5-lp0.6``.
 With ``average=N`` the val split is also decoded (greedy, as nmt.train scored it) and a warning
 says when the averaged weights score more than 1 BLEU below the best checkpoint's val BLEU
@@ -45,6 +47,7 @@ from nmt.corpora.reading import read_parallel
 from nmt.errors import ConfigError, one_line_errors
 from nmt.metrics import score_texts
 from nmt.models.base import Seq2Seq, eval_mode
+from nmt.outputs import output_dir
 from nmt.search import DecodeSettings
 
 log = logging.getLogger(__name__)
@@ -184,7 +187,7 @@ def evaluate(cfg: DictConfig) -> dict:
     Args:
         cfg: the ``conf/evaluate.yaml`` config: ``run``, ``split`` or ``src_file``/``ref_file``,
             ``checkpoint``, ``average``, ``decode``, ``max_tokens``, ``max_len``, ``device``,
-            ``hypotheses`` and ``output`` paths (null: the defaults in the module docstring).
+            ``hypotheses`` and ``output`` paths (null: the defaults in the module docstring), ``save``.
 
     Returns:
         The results written to the JSON file.
@@ -205,9 +208,10 @@ def evaluate(cfg: DictConfig) -> dict:
     average_check = check_average(run, cfg, translator) if run.averaged else None
 
     tag = decode_tag(settings, str(cfg.checkpoint), int(cfg.average))
-    hyp_path = Path(cfg.hypotheses) if cfg.get("hypotheses") else run.run_dir / "hypotheses" / f"{name}.{tag}.txt"
+    base = output_dir(run.run_dir, bool(cfg.get("save")))
+    hyp_path = Path(cfg.hypotheses) if cfg.get("hypotheses") else base / "hypotheses" / f"{name}.{tag}.txt"
     write_text_atomic(hyp_path, "".join(t + "\n" for t in texts))
-    out_path = Path(cfg.output) if cfg.get("output") else run.run_dir / "eval" / f"{name}.{tag}.json"
+    out_path = Path(cfg.output) if cfg.get("output") else base / "eval" / f"{name}.{tag}.json"
 
     scores = score_texts(texts, references)
     report = {

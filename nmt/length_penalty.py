@@ -3,16 +3,18 @@
 Usage::
 
     python -m nmt.length_penalty run=<run dir> [penalties=[0.6,1.0,1.4]] [checkpoint=tested]
-        [tune_split=val] [split=test] [metric=bleu] [decode.beam_size=5] [data.root=<local corpus copy>]
+        [tune_split=val] [split=test] [metric=bleu] [decode.beam_size=5] [data.root=<local corpus copy>] [save=true]
 
 The penalty α of lp(|Y|) = ((5 + |Y|) / 6)^α decides how long beam search's translations are. It
 is a decoding choice like any hyper-parameter, so it is chosen on a held-out split and never on
 the split that is reported: each α is scored on ``tune_split`` with ``nmt.evaluate``, the best by
 ``metric`` is kept (on a tie, the first listed), and ``split`` is decoded once, with that α alone.
 
-Writes ``<run>/eval/length_penalty.json`` (or ``output=``): every α with its scores on
+Writes ``<out>/eval/length_penalty.json`` (or ``output=``): every α with its scores on
 ``tune_split``, the choice, and the scores on ``split`` with their sacreBLEU signatures, checkpoint
-and config. Each decode also leaves nmt.evaluate's own hypotheses and JSON in the run folder.
+and config. Each decode also leaves nmt.evaluate's own hypotheses and JSON under ``<out>``.
+``<out>`` is as for nmt.evaluate: ``nmt-output/<run's parent>/<run>/``, or the run folder itself
+with ``save=true`` (where ``nmt.compare`` reads the choice).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from nmt.errors import ConfigError, one_line_errors
 from nmt.evaluate import evaluate, summary, write_json
+from nmt.outputs import output_dir
 
 METRICS = ("bleu", "bleu_lc", "chrf")
 
@@ -93,7 +96,8 @@ def tune_length_penalty(cfg: DictConfig) -> dict:
         "test": {**_scores(final), "decode": final["decode"]},
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
-    out = Path(cfg.output) if cfg.get("output") else Path(final["run_dir"]) / "eval" / "length_penalty.json"
+    base = output_dir(final["run_dir"], bool(cfg.get("save")))
+    out = Path(cfg.output) if cfg.get("output") else base / "eval" / "length_penalty.json"
     write_json(out, result)
     result["output"] = str(out)
     return result

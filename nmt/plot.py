@@ -10,7 +10,9 @@ Usage::
     python -m nmt.plot runs=[dirA,dirB] split=test analysis=true output=plots
 
 Options (``words=true``, ``self_attention=true``, ``panels=all``, ``formats=[png,svg,pdf]``, ``output=``,
-``decode=greedy``, ``align=``…) are listed with their defaults in conf/plot.yaml.
+``decode=greedy``, ``align=``…) are listed with their defaults in conf/plot.yaml. Files go to ``output=``,
+by default ``nmt-output/<run's parent>/<run>/plots/`` here (never into the run folder unless
+``save=true``, which writes ``<run>/plots/``).
 
 Files, with ``<stem>`` = ``<split>-<index>`` (+ ``-decoded`` in ``mode=decode``) or a slug of the text
 (+ ``-forced`` with ``tgt=``):
@@ -44,6 +46,7 @@ from nmt.checkpoint import LoadedRun, load_run
 from nmt.corpora.base import CorpusError
 from nmt.errors import ConfigError, one_line_errors
 from nmt.figures import FORMATS, attention_grid, attention_heatmap, save_figure
+from nmt.outputs import output_dir
 from nmt.search import DecodeSettings
 
 WORD_NOTE = "words: attention summed over a source word's pieces,\naveraged over a target word's pieces"
@@ -260,6 +263,11 @@ def analyse(cfg: DictConfig, runs: list[LoadedRun], labels: list[str], output: P
     return [md, js]
 
 
+def _plots(cfg: DictConfig, run: LoadedRun) -> Path:
+    """One run's default plot folder: ``<out>/plots`` (``nmt.outputs``: the run folder only with ``save=true``)."""
+    return output_dir(run.run_dir, bool(cfg.get("save"))) / "plots"
+
+
 def plot(cfg: DictConfig) -> list[Path]:
     """What ``python -m nmt.plot`` does, callable from tests and notebooks; returns the files written."""
     run_dirs = _check(cfg)
@@ -268,11 +276,11 @@ def plot(cfg: DictConfig) -> list[Path]:
     several = len(runs) > 1
     root = Path(cfg.output).expanduser() if cfg.output is not None else None
     if cfg.analysis:
-        written = analyse(cfg, runs, labels, root or (Path("plots") if several else runs[0].run_dir / "plots"))
+        written = analyse(cfg, runs, labels, root or (Path("plots") if several else _plots(cfg, runs[0])))
     else:
         written = []
         for run, label in zip(runs, labels, strict=True):
-            out = run.run_dir / "plots" if root is None else (root / _slug(label) if several else root)
+            out = _plots(cfg, run) if root is None else (root / _slug(label) if several else root)
             written += draw(cfg, run, label, out)
     folders = sorted({str(p.parent) for p in written})
     print(f"wrote {len(written)} file(s) to {', '.join(folders)}")

@@ -40,6 +40,12 @@ def _lines(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").split("\n")[:-1]
 
 
+@pytest.fixture(autouse=True)
+def _work_in_tmp(monkeypatch, tmp_path):
+    """Default outputs go to ./nmt-output/ (nmt.outputs): into this test's folder, not the checkout."""
+    monkeypatch.chdir(tmp_path)
+
+
 # ---- evaluate, as a function ---------------------------------------------------------------------
 
 
@@ -82,8 +88,12 @@ def test_default_paths_and_a_gzipped_file_pair(run_copy, reverse_corpus):
     shutil.copy(reverse_corpus / "test.tgt", ref)
     report = evaluate(compose_eval(run_copy, f"src_file={src}", f"ref_file={ref}", "decode=greedy"))
     assert report["split"] is None and report["sentences"] == 24
-    assert Path(report["hypotheses"]) == run_copy / "hypotheses" / "held-out.xx.greedy.txt"
-    assert Path(report["output"]) == run_copy / "eval" / "held-out.xx.greedy.json"
+    out = Path("nmt-output") / run_copy.parent.name / run_copy.name  # outside the run folder
+    assert Path(report["hypotheses"]) == out / "hypotheses" / "held-out.xx.greedy.txt"
+    assert Path(report["output"]) == out / "eval" / "held-out.xx.greedy.json"
+    assert not (run_copy / "hypotheses" / "held-out.xx.greedy.txt").exists() and not (run_copy / "eval").exists()
+    saved = evaluate(compose_eval(run_copy, f"src_file={src}", f"ref_file={ref}", "decode=greedy", "save=true"))
+    assert Path(saved["output"]) == run_copy / "eval" / "held-out.xx.greedy.json"  # save=true: as asked
     assert json.loads(Path(report["output"]).read_text())["src_file"] == str(src)
 
 
@@ -170,8 +180,9 @@ def test_the_command_writes_only_its_outputs_and_prints_one_line(run_copy, tmp_p
     summary = done.stdout.strip().splitlines()
     assert len(summary) == 1 and "BLEU" in summary[0] and "chrF" in summary[0] and "sent/s" in summary[0]
     assert "nrefs:1|case:mixed" in summary[0]
-    assert list(cwd.iterdir()) == []  # no .hydra/, outputs/ or log files in the working directory
-    assert json.loads((run_copy / "eval" / "val.beam2-lp0.6.json").read_text())["sentences"] == 24
+    assert [p.name for p in cwd.iterdir()] == ["nmt-output"]  # no .hydra/, outputs/ or log files
+    written = cwd / "nmt-output" / run_copy.parent.name / run_copy.name / "eval" / "val.beam2-lp0.6.json"
+    assert json.loads(written.read_text())["sentences"] == 24
 
     bad = subprocess.run([*cmd[:3], f"run={run_copy}", "split=nope"], cwd=cwd, capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "known: train, val, test" in bad.stderr

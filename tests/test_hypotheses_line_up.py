@@ -38,7 +38,8 @@ def _cli_lines(path: Path) -> list[str]:
         return [line.rstrip() for line in f]
 
 
-def test_blank_test_lines_keep_their_place(transformer_run, reverse_corpus, tmp_path):
+def test_blank_test_lines_keep_their_place(transformer_run, reverse_corpus, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # default outputs: ./nmt-output/
     run = Path(shutil.copytree(transformer_run, tmp_path / "run"))
     src = (reverse_corpus / "test.src").read_text(encoding="utf-8").splitlines()
     ref = (reverse_corpus / "test.tgt").read_text(encoding="utf-8").splitlines()

@@ -58,9 +58,12 @@ def test_src_sentence_is_translated_and_drawn(fixture, request, tmp_path, capsys
     assert f"wrote {len(written)} file(s) to {tmp_path}" in capsys.readouterr().out
 
 
-def test_default_output_is_the_run_plots_folder(rnn_run):
+def test_default_output_is_outside_the_run_unless_saved(rnn_run, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     written = plot(compose_plot(f"run={rnn_run}", "src=beta delta"))
-    assert {p.parent for p in written} == {rnn_run / "plots"}
+    assert {p.parent for p in written} == {Path("nmt-output") / rnn_run.parent.name / rnn_run.name / "plots"}
+    saved = plot(compose_plot(f"run={rnn_run}", "src=beta delta", "save=true"))
+    assert {p.parent for p in saved} == {rnn_run / "plots"}
 
 
 def test_forced_target_in_every_format(transformer_run, tmp_path):
