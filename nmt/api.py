@@ -142,7 +142,7 @@ class Translator:
         self.model, self.vocab, self.max_len = model.eval(), vocab, max_len
         self.checkpoint, self.config = checkpoint, config
         self.preprocessing: Preprocessing | None = for_data(config.get("data")) if config is not None else None
-        self._told_preprocessing = False
+        self._told_preprocessing = self._told_unknown = False
 
     @classmethod
     def from_run(cls, run: LoadedRun, max_len: int | None = None) -> Translator:
@@ -250,6 +250,7 @@ class Translator:
         sentences = list(sentences)
         read = self.prepare(sentences)
         ids, truncated = self._encode(read)
+        self._warn_unknown(read, ids)
         rows = [i for i, x in enumerate(ids) if x for _ in range(samples)]  # sentence of every decoded row
         self.model.eval()
         hyps = self._search([ids[i] for i in rows], settings, max_tokens, need_weights, progress)
@@ -291,6 +292,25 @@ class Translator:
             probs=top.values.tolist(),
             entropy=float(entropy(probs)),
             temperature=temperature,
+        )
+
+    def _warn_unknown(self, sentences: list[str], ids: list[list[int]]) -> None:
+        """Once per translator: a warning when sources hold characters the training text never had (``<unk>``)."""
+        unknown = [i for i, x in enumerate(ids) if self.vocab.unk_id in x]
+        if not unknown or self._told_unknown:
+            return
+        self._told_unknown = True
+        first = sentences[unknown[0]]
+        pieces = [
+            p for p, i in zip(self.vocab.src_pieces(first), ids[unknown[0]], strict=False) if i == self.vocab.unk_id
+        ]
+        log.warning(
+            "%d of %d sentences hold characters the training text never had, read as <unk> (first: %r in %r): "
+            "is the input in the corpus's language, script, casing and tokenisation? shown once",
+            len(unknown),
+            len(sentences),
+            "".join(pieces).replace("\u2581", " ").strip(),
+            first if len(first) <= 60 else first[:57] + "...",
         )
 
     def _encode(self, sentences: list[str]) -> tuple[list[list[int]], list[bool]]:

@@ -45,3 +45,16 @@ def test_translator_of_a_toy_run_reads_raw_input_like_corpus_text(transformer_ru
         run.preprocessing is None
         and run.translate([raw], strategy="greedy", return_attention=True)[0].model_source == raw
     )
+
+
+def test_characters_the_training_text_never_had_get_one_warning(transformer_run, caplog):
+    translator = nmt.load(transformer_run)  # trained on lower-case Latin words only (and their upper-case targets)
+    with caplog.at_level(logging.WARNING, logger="nmt.api"):
+        translator.translate(["alpha beta", "alpha ß€ beta", "gamma ß"], strategy="greedy")
+        translator.translate(["delta ß"], strategy="greedy")
+    notes = [r.getMessage() for r in caplog.records if "never had" in r.getMessage()]
+    assert len(notes) == 1 and notes[0].startswith("2 of 3 sentences") and "'ß€' in 'alpha ß€ beta'" in notes[0]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="nmt.api"):
+        nmt.load(transformer_run).translate(["alpha beta gamma"], strategy="greedy")
+    assert "never had" not in caplog.text
