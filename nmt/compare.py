@@ -120,7 +120,7 @@ def _read_length_penalty(path: Path) -> dict | None:
     try:
         return json.loads(tuned.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as err:
-        raise CompareError(f"{tuned}: unreadable ({err}); re-run nmt.length_penalty run={path}") from None
+        raise CompareError(f"{tuned}: unreadable ({err}); re-run nmt.length_penalty run={path} save=true") from None
 
 
 def load_runs(paths: Sequence[Path]) -> list[Run]:
