@@ -44,6 +44,7 @@ from nmt.errors import ConfigError, NmtError
 from nmt.evaluate import score_hypotheses
 from nmt.models.base import Seq2Seq
 from nmt.module import NonFiniteLossError, Seq2SeqModule
+from nmt.quiet import LineProgress, on_terminal, quiet_lightning
 from nmt.resume import (
     LAST,
     describe_resume,
@@ -154,12 +155,15 @@ def _check_run_folder(run_dir: Path, resume: bool) -> None:
 
 def _make_trainer(cfg: DictConfig, run_dir: Path, cbs: RunCallbacks, resume_step: int | None) -> pl.Trainer:
     """The Trainer (built before any data work, so that bad trainer.* settings fail first)."""
+    quiet_lightning()
+    trainer_args = OmegaConf.to_container(cfg.trainer, resolve=True)
+    progress = [LineProgress()] if trainer_args.get("enable_progress_bar", True) and not on_terminal() else []
     try:
         return pl.Trainer(
-            **OmegaConf.to_container(cfg.trainer, resolve=True),
+            **trainer_args,
             deterministic=bool(cfg.get("deterministic", False)),
             default_root_dir=run_dir,
-            callbacks=cbs.all,
+            callbacks=[*cbs.all, *progress],
             logger=_loggers(cfg, run_dir, resume_step),
             plugins=[AtomicCheckpointIO()],
             gradient_clip_val=cfg.model.get("grad_clip"),

@@ -1,0 +1,89 @@
+"""Third-party noise kept out of the commands' output, filtered where it originates.
+
+Each filter names the exact message, category and module of one known line that is not the
+user's business (a sales tip, a deprecation inside Lightning, a logging-interval remark on a short
+epoch); anything else, including every warning about the user's own settings, still shows.
+``LineProgress`` replaces Lightning's tqdm bar when the output is not a terminal (bars written to a
+file or a pipe run together into one unreadable line).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from typing import Any, TextIO
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import ProgressBar
+from pytorch_lightning.utilities.warnings import PossibleUserWarning
+
+# Lightning logs its advertising through the logger of ``rank_zero_info``.
+_TIP_LOGGER = "pytorch_lightning.utilities.rank_zero"
+_TIP_PREFIX = "💡 Tip:"
+
+
+class _DropTips(logging.Filter):
+    """Drops Lightning's "💡 Tip: … try installing litlogger/litmodels" lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(_TIP_PREFIX)
+
+
+def quiet_lightning() -> None:
+    """Filter Lightning's known noise (idempotent): its tips, the ``LeafSpec`` deprecation it
+    triggers in torch, and the logging-interval remark on an epoch shorter than ``log_every_n_steps``
+    (training loss is then logged every ``log_every_n_steps`` steps across epochs, as configured)."""
+    tip_logger = logging.getLogger(_TIP_LOGGER)
+    if not any(isinstance(f, _DropTips) for f in tip_logger.filters):
+        tip_logger.addFilter(_DropTips())
+    warnings.filterwarnings(
+        "ignore",
+        message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+        category=FutureWarning,
+        module=r"pytorch_lightning\.utilities\._pytree",
+    )
+    warnings.filterwarnings(
+        "ignore",
+        message=r"The number of training batches \(\d+\) is smaller than the logging interval",
+        category=PossibleUserWarning,
+        module=r"pytorch_lightning\.loops\.fit_loop",
+    )
+
+
+def on_terminal(stream: TextIO | None = None) -> bool:
+    """Whether ``stream`` (default: standard output, where Lightning's bar goes) is a terminal."""
+    stream = sys.stdout if stream is None else stream
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+class LineProgress(ProgressBar):
+    """Plain progress lines for logs and pipes: one after each validation and one every
+    ``every_n_steps`` optimiser steps, ``epoch E step S: train/loss=… val/bleu=…``."""
+
+    def __init__(self, every_n_steps: int = 100, stream: TextIO | None = None) -> None:
+        super().__init__()
+        self.every_n_steps = every_n_steps
+        self._stream = stream
+        self._enabled = True
+
+    def disable(self) -> None:
+        self._enabled = False
+
+    def enable(self) -> None:
+        self._enabled = True
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        step = trainer.global_step
+        if self._enabled and self.every_n_steps > 0 and step > 0 and step % self.every_n_steps == 0:
+            self._line(trainer, pl_module)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._enabled and not trainer.sanity_checking:
+            self._line(trainer, pl_module)
+
+    def _line(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        metrics = {k: v for k, v in self.get_metrics(trainer, pl_module).items() if k != "v_num"}
+        shown = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
+        stream = self._stream or sys.stdout
+        print(f"epoch {trainer.current_epoch} step {trainer.global_step}: {shown}".rstrip(), file=stream, flush=True)
