@@ -23,6 +23,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from nmt.cli import prepare_argv
 from nmt.errors import ConfigError, one_line_errors
 from nmt.evaluate import evaluate, summary, write_json
 
@@ -109,4 +110,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    prepare_argv("nmt.length_penalty", "length_penalty")
     main()

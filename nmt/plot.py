@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 from nmt.align import AlignedSentence, analyse_attention, parse_pharaoh, table_json, table_markdown
 from nmt.attention_maps import SentenceAttention, is_bahdanau, teacher_forced, to_words, translate_ids
 from nmt.checkpoint import LoadedRun, load_run
+from nmt.cli import prepare_argv
 from nmt.corpora.base import CorpusError
 from nmt.errors import ConfigError, one_line_errors
 from nmt.figures import FORMATS, attention_grid, attention_heatmap, save_figure
@@ -286,4 +287,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    prepare_argv("nmt.plot", "plot", text_keys=("src", "tgt"))
     main()

@@ -38,6 +38,7 @@ from nmt.checkpoint import (
     run_relative,
     select_checkpoints,
 )
+from nmt.cli import prepare_argv
 from nmt.config_checks import check_config, decode_settings
 from nmt.data import TranslationDataModule
 from nmt.errors import ConfigError, NmtError
@@ -424,4 +425,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    prepare_argv("nmt.train", "train")
     main()
