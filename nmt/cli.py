@@ -15,11 +15,13 @@ Errors are ``nmt.<command>: error: <message>`` on stderr with exit status 2, as 
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import re
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any, NoReturn
 
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -33,7 +35,7 @@ RUN_KEYS = ("run", "runs", "compare")
 _LEAF = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][\w-]*):(?P<value>[^#]*?)\s*(?:#\s?(?P<comment>.*))?$")
 
 
-def fail(command: str, message: str) -> None:
+def fail(command: str, message: str) -> NoReturn:
     """Print ``<command>: error: <message>`` on stderr and exit with status 2."""
     print(f"{command}: error: {message}", file=sys.stderr)
     raise SystemExit(2)
@@ -241,3 +243,33 @@ def prepare_argv(command: str, config_name: str, text_keys: Sequence[str] = (), 
              "commas or non-ASCII letters in quotes: key='a value, with commas'")  # fmt: skip
     check_keys(command, config_name, overrides)
     _check_run_folders(command, config_name, overrides)
+
+
+class _OneLineHelp(argparse.HelpFormatter):
+    """Help lines that are not wrapped (one line per option)."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=36, width=1000)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """``argparse`` for the commands that use it (compare, results_table): errors in one line, an
+    unknown option with the closest valid one (``--hmtl``: did you mean --html?); ``--help`` with
+    each option on one line."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _OneLineHelp)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.split()[-1]
+        unknown = message.partition("unrecognized arguments: ")[2].split()
+        options = [o for o in self._option_string_actions if o.startswith("--")]
+        for arg in unknown:
+            close = difflib.get_close_matches(arg.split("=")[0], options, n=1, cutoff=0.6)
+            if close:
+                message += f"; did you mean {close[0]}?"
+                break
+        else:
+            message += f"; python -m {command} --help lists the options"
+        fail(command, message)
