@@ -211,5 +211,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    prepare_argv("nmt.evaluate", "evaluate")
+    prepare_argv("nmt.evaluate", "evaluate", text_keys=("src_file", "ref_file", "hypotheses", "output"))
     main()

@@ -180,5 +180,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    prepare_argv("nmt.translate", "translate")
+    prepare_argv("nmt.translate", "translate", text_keys=("input", "output"))
     main()
