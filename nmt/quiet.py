@@ -10,6 +10,7 @@ file or a pipe run together into one unreadable line).
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import warnings
 from typing import Any, TextIO
@@ -18,25 +19,27 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ProgressBar
 from pytorch_lightning.utilities.warnings import PossibleUserWarning
 
-# Lightning logs its advertising through the logger of ``rank_zero_info``.
-_TIP_LOGGER = "pytorch_lightning.utilities.rank_zero"
-_TIP_PREFIX = "💡 Tip:"
+# Lightning logs these through the logger of ``rank_zero_info``: its advertising ("💡 Tip: … try
+# installing litlogger/litmodels"), a TPU line on machines without one, and a remark that the
+# default val_check_interval=1.0 validates at the end of each epoch.
+_INFO_LOGGER = "pytorch_lightning.utilities.rank_zero"
+_NOISE = re.compile(r"💡 Tip:|TPU available: False|`Trainer\(val_check_interval=1\.0\)` was configured so")
 
 
-class _DropTips(logging.Filter):
-    """Drops Lightning's "💡 Tip: … try installing litlogger/litmodels" lines."""
+class _DropNoise(logging.Filter):
+    """Drops the Lightning info lines of ``_NOISE``."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith(_TIP_PREFIX)
+        return _NOISE.match(record.getMessage()) is None
 
 
 def quiet_lightning() -> None:
-    """Filter Lightning's known noise (idempotent): its tips, the ``LeafSpec`` deprecation it
+    """Filter Lightning's known noise (idempotent): its tips and idle remarks, the ``LeafSpec`` deprecation it
     triggers in torch, and the logging-interval remark on an epoch shorter than ``log_every_n_steps``
     (training loss is then logged every ``log_every_n_steps`` steps across epochs, as configured)."""
-    tip_logger = logging.getLogger(_TIP_LOGGER)
-    if not any(isinstance(f, _DropTips) for f in tip_logger.filters):
-        tip_logger.addFilter(_DropTips())
+    info_logger = logging.getLogger(_INFO_LOGGER)
+    if not any(isinstance(f, _DropNoise) for f in info_logger.filters):
+        info_logger.addFilter(_DropNoise())
     warnings.filterwarnings(
         "ignore",
         message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",

@@ -13,7 +13,7 @@ from conftest import tiny_overrides, write_reverse_corpus
 
 from nmt.metrics import corpus_scores
 
-WARNING_LINE = re.compile(r"warn", re.IGNORECASE)
+WARNING_LINE = re.compile(r"warn|deprecat|tip:|detokeni|not empty", re.IGNORECASE)  # incl. unprefixed ones
 NOTE = "nmt: note:"
 
 
