@@ -10,9 +10,13 @@ file or a pipe run together into one unreadable line).
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
+import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 import pytorch_lightning as pl
@@ -90,3 +94,28 @@ class LineProgress(ProgressBar):
         shown = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
         stream = self._stream or sys.stdout
         print(f"epoch {trainer.current_epoch} step {trainer.global_step}: {shown}".rstrip(), file=stream, flush=True)
+
+
+# torch's profiler (kineto, C++) writes "USDT: … profiler_start/stop" to file descriptor 2 whatever
+# KINETO_LOG_LEVEL says; Python's warnings and logging cannot reach it.
+_PROFILER_CHATTER = re.compile(r"^(USDT|STAGE):\S* \S+ \d+:\d+ \w+\.cpp:\d+\]")
+
+
+@contextmanager
+def profiler_chatter_dropped() -> Iterator[None]:
+    """Around ``profiler.start()``/``stop()``: the profiler's own ``USDT:`` lines on stderr are
+    dropped; anything else written to stderr meanwhile is passed on."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            kept = [line for line in sink.read().decode(errors="replace").splitlines(keepends=True)
+                    if not _PROFILER_CHATTER.match(line)]  # fmt: skip
+            sys.stderr.write("".join(kept))

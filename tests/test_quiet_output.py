@@ -83,3 +83,20 @@ def test_tokenised_note_is_one_line_once_per_process(capsys, caplog, monkeypatch
     assert not [r for r in caplog.records if r.name.startswith("sacrebleu")], "sacreBLEU's own warning is silenced"
     corpus_scores(["plain text"] * 150, ["plain text"] * 150)
     assert capsys.readouterr().err == ""
+
+
+def test_profiler_lines_are_dropped_and_other_stderr_kept(capfd):
+    import torch
+
+    from nmt.quiet import profiler_chatter_dropped
+
+    profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
+    with profiler_chatter_dropped():
+        profiler.start()
+        print("a line of ours", file=sys.stderr)
+    torch.nn.Linear(4, 4)(torch.randn(2, 4))
+    with profiler_chatter_dropped():
+        profiler.stop()
+    err = capfd.readouterr().err
+    assert "USDT" not in err and "a line of ours" in err, err
+    assert len(profiler.key_averages()) > 0
