@@ -29,6 +29,8 @@ from hydra.core.override_parser.types import Override, OverrideType
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
+from nmt.errors import ConfigError
+
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 # Keys that name run folders, per command: missing or not a folder is refused in one line.
 RUN_KEYS = ("run", "runs", "compare")
@@ -273,3 +275,19 @@ class ArgumentParser(argparse.ArgumentParser):
         else:
             message += f"; python -m {command} --help lists the options"
         fail(command, message)
+
+
+def read_sentences(path: str, key: str) -> list[str]:
+    """The non-blank lines of a UTF-8 text file, or of standard input for ``-`` (``src_file=-``).
+
+    Raises:
+        ConfigError: the file is missing, unreadable or holds no sentence (the message names ``key``).
+    """
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).expanduser().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{key}={path}: cannot read it ({err.__class__.__name__}); give a UTF-8 text file") from None
+    sentences = [line.strip() for line in text.splitlines() if line.strip()]
+    if not sentences:
+        raise ConfigError(f"{key}={path}: no sentence in it; one sentence a line")
+    return sentences

@@ -6,6 +6,7 @@ are imported once) with ``sys.argv`` set as a shell would set it.
 
 from __future__ import annotations
 
+import io
 import runpy
 import sys
 import warnings
@@ -124,3 +125,14 @@ def test_german_sentences_through_translate_and_evaluate(transformer_run, tmp_pa
     args.append(f"hypotheses={folder / 'h.txt'}")
     assert run_command("nmt.evaluate", args, monkeypatch) == 0, capsys.readouterr().err
     assert Path(folder / "scores, 1.json").is_file()
+
+
+def test_plot_reads_sentences_from_stdin(transformer_run, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("„ä“, ö!\n\n(ß) [x]\n"))
+    out = tmp_path / "plots"
+    args = [f"run={transformer_run}", "src_file=-", f"output={out}", "decode=greedy"]
+    assert run_command("nmt.plot", args, monkeypatch) == 0, capsys.readouterr().err
+    stems = {p.name.split("-")[0] for p in out.glob("*.png")}
+    assert len(stems) == 2, sorted(p.name for p in out.iterdir())  # one set of heatmaps per non-blank line
+    assert run_command("nmt.plot", [f"run={transformer_run}", "src_file=/no/file"], monkeypatch) == 2
+    assert "src_file=/no/file: cannot read it" in capsys.readouterr().err
