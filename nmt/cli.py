@@ -49,29 +49,32 @@ def hydra_quote(text: str) -> str:
     return "'" + text.replace("'", "\\'").replace("${", "\\${") + "'"
 
 
-def _already_hydra(value: str) -> bool:
-    """Whether ``value`` is already in Hydra's form: one quoted string (the older ``'src="…"'``
-    spelling) or a list of sentences (``src=[…]``, which stays a list)."""
-    quoted = len(value) >= 2 and value[0] in "'\"" and value[-1] == value[0]
-    if not (quoted or value.startswith("[") and value.endswith("]")):
+def _needs_quotes(value: str) -> bool:
+    """Whether Hydra would misread ``value`` as free text; kept as they are: values Hydra reads as
+    that very string, ``null``, one quoted string (the older ``'src="…"'`` spelling) and a list
+    (``src=[…]``, which stays a list)."""
+    if value == "null":
         return False
     try:
-        parsed = OverridesParser.create().parse_override(f"k={value}")
+        parsed = OverridesParser.create().parse_override(f"k={value}").value()
     except HydraException:
-        return False
-    return isinstance(parsed.value(), (str, list))
+        return True
+    quoted = len(value) >= 2 and value[0] in "'\"" and value[-1] == value[0]
+    if quoted or value.startswith("[") and value.endswith("]"):
+        return not isinstance(parsed, (str, list))
+    return parsed != value
 
 
 def quote_text_args(args: Sequence[str], text_keys: Sequence[str]) -> list[str]:
     """Rewrite ``key=sentence`` for the free-text ``text_keys`` into Hydra's quoted form.
 
-    A value that is already one quoted string or a list (``src=[first,second]``) is kept: it is how
-    Hydra wanted it before. A sentence that is wholly in brackets therefore needs quotes.
+    A value Hydra already reads as that text, one quoted string or a list (``src=[first,second]``)
+    is kept: it is how Hydra wanted it before. A sentence wholly in brackets therefore needs quotes.
     """
     out = []
     for arg in args:
         key, sep, value = arg.partition("=")
-        if sep and key.lstrip("+") in text_keys and not _already_hydra(value):
+        if sep and key.lstrip("+") in text_keys and _needs_quotes(value):
             arg = f"{key}={hydra_quote(value)}"
         out.append(arg)
     return out

@@ -42,9 +42,11 @@ def test_a_sentence_reaches_hydra_as_typed(sentence):
     assert OverridesParser.create().parse_override(arg).value() in (sentence, sentence.replace("${", "\\${"))
 
 
-def test_older_quoted_form_and_lists_are_kept():
-    args = ['tgt="Ein Mann, ein Rad."', "src=[alpha,beta]", "n=3"]
-    assert quote_text_args(args, ["src", "tgt"]) == args
+def test_older_quoted_form_lists_and_null_are_kept():
+    args = ['tgt="Ein Mann, ein Rad."', "src=[alpha,beta]", "n=3", "output=null", "src=alpha beta"]
+    assert quote_text_args(args, ["src", "tgt", "output"]) == args
+    (number,) = quote_text_args(["src=1"], ["src"])
+    assert OverridesParser.create().parse_override(number).value() == "1", "a sentence, not a number"
 
 
 @pytest.mark.parametrize(
