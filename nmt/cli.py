@@ -194,10 +194,17 @@ def _is_group(key: str) -> bool:
 def check_keys(command: str, config_name: str, overrides: Sequence[Override]) -> None:
     """Refuse, in one line with the closest valid key, a key the command's config does not have."""
     plain = [o for o in overrides if o.type == OverrideType.CHANGE and not o.key_or_group.startswith("hydra")]
-    groups = [o.input_line for o in plain if _is_group(o.key_or_group) and o.package is None]
+    groups = [o for o in plain if _is_group(o.key_or_group) and o.package is None]
+    for override in groups:
+        group, choice = override.key_or_group, override.value()
+        choices = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+        if isinstance(choice, str) and choice not in choices:
+            close = difflib.get_close_matches(choice, choices, n=1, cutoff=0.5)
+            hint = f"did you mean {group}={close[0]}? " if close else ""
+            fail(command, f"{group}={choice}: no such choice; {hint}(choices: {', '.join(choices)})")
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name=config_name):
-            cfg = compose(config_name=config_name, overrides=groups)
+            cfg = compose(config_name=config_name, overrides=[o.input_line for o in groups])
     except Exception:  # a bad group choice: Hydra's own message says which choices exist
         return
     keys = _flat_keys(cfg)
