@@ -22,7 +22,6 @@ folder stands alone, e.g. to publish it in ``docs/results/``.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
@@ -43,6 +42,7 @@ from nmt.api import Translator
 from nmt.atomic import write_text_atomic
 from nmt.attention_maps import teacher_forced
 from nmt.checkpoint import LoadedRun, load_run, unfinished_reason
+from nmt.cli import ArgumentParser
 from nmt.comparison_report import PROVENANCE_DIRS, PROVENANCE_FILES, html_report, markdown_report
 from nmt.errors import CompareError, one_line_errors
 from nmt.evaluate import decode_timing, load_eval_set, write_json
@@ -334,7 +334,7 @@ def compare(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m nmt.compare", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m nmt.compare", description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="+", help="run folders of nmt.train, or folders holding them (a multirun)")
     parser.add_argument("--out", help="report folder (default: <folder>/compare, or compare/ beside the runs)")
     parser.add_argument("--html", action="store_true", help="also write report.html")

@@ -166,7 +166,7 @@ class TranslationDataModule(pl.LightningDataModule):
         if len(lines) <= _PROGRESS_LINES:
             return encode(lines)
         out: list[list[int]] = []
-        with tqdm(total=len(lines), desc=f"encoding {what}", unit=" lines", unit_scale=True) as bar:
+        with tqdm(total=len(lines), desc=f"encoding {what}", unit=" lines", unit_scale=True, disable=None) as bar:
             for start in range(0, len(lines), _CHUNK):
                 chunk = lines[start : start + _CHUNK]
                 out.extend(encode(chunk))

@@ -41,6 +41,7 @@ from nmt.api import Translator, translate_batches
 from nmt.atomic import write_json_atomic, write_text_atomic
 from nmt.batch import Batch
 from nmt.checkpoint import LoadedRun, load_run, run_relative
+from nmt.cli import prepare_argv
 from nmt.config_checks import decode_settings
 from nmt.corpora.base import CorpusError
 from nmt.corpora.reading import read_parallel
@@ -257,4 +258,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    prepare_argv("nmt.evaluate", "evaluate", text_keys=("src_file", "ref_file", "hypotheses", "output"))
     main()

@@ -25,6 +25,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from nmt.cli import prepare_argv
 from nmt.errors import ConfigError, one_line_errors
 from nmt.evaluate import evaluate, summary, write_json
 from nmt.outputs import output_dir
@@ -113,4 +114,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    prepare_argv("nmt.length_penalty", "length_penalty")
     main()

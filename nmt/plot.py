@@ -43,6 +43,7 @@ from tqdm.auto import tqdm
 from nmt.align import AlignedSentence, analyse_attention, parse_pharaoh, table_json, table_markdown
 from nmt.attention_maps import SentenceAttention, is_bahdanau, teacher_forced, to_words, translate_ids
 from nmt.checkpoint import LoadedRun, load_run
+from nmt.cli import prepare_argv, read_sentences
 from nmt.corpora.base import CorpusError
 from nmt.errors import ConfigError, one_line_errors
 from nmt.figures import FORMATS, attention_grid, attention_heatmap, save_figure
@@ -219,7 +220,8 @@ def draw(cfg: DictConfig, run: LoadedRun, label: str, output: Path) -> list[Path
     if cfg.self_attention and is_bahdanau(jobs[0][2]):
         print(f"note: {label} has no self-attention; self_attention=true draws its Bahdanau α only")
     written: list[Path] = []
-    for stem, context, att, gold in tqdm(jobs, desc=f"heatmaps {label}", unit="sentence", disable=len(jobs) < 5):
+    bar = tqdm(jobs, desc=f"heatmaps {label}", unit="sentence", disable=True if len(jobs) < 5 else None)  # None: tty
+    for stem, context, att, gold in bar:
         figures = sentence_figures(att, label, context, cfg.words, cfg.panels, cfg.self_attention, gold)
         for name, fig in figures.items():
             written += save_figure(fig, output / f"{stem}-{name}", tuple(cfg.formats), dpi=cfg.dpi)
@@ -290,8 +292,14 @@ def plot(cfg: DictConfig) -> list[Path]:
 @hydra.main(config_path="../conf", config_name="plot", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     with one_line_errors("nmt.plot"):
+        for key in ("src", "tgt"):
+            if cfg.get(f"{key}_file") is not None:
+                if cfg[key] is not None:
+                    raise ConfigError(f"pass {key}= or {key}_file=, not both")
+                cfg[key] = read_sentences(str(cfg[f"{key}_file"]), f"{key}_file")
         plot(cfg)
 
 
 if __name__ == "__main__":
+    prepare_argv("nmt.plot", "plot", text_keys=("src", "tgt", "src_file", "tgt_file", "output"))
     main()

@@ -18,13 +18,13 @@ drift from the files they came from.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from nmt.atomic import write_text_atomic
+from nmt.cli import ArgumentParser
 from nmt.comparison_report import METRIC_NAMES, format_penalty, signatures
 from nmt.errors import CompareError, one_line_errors
 
@@ -190,7 +190,7 @@ def update_readme(readme: Path, folders: Sequence[str | Path]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m nmt.results_table", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m nmt.results_table", description=__doc__.split("\n\n")[0])
     parser.add_argument("folders", nargs="+", help="report folders of nmt.compare (with comparison.json)")
     parser.add_argument("--readme", type=Path, help="replace the generated block in this file instead of printing")
     args = parser.parse_args(argv)

@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from nmt.api import Translator
 from nmt.checkpoint import load_run
+from nmt.cli import prepare_argv
 from nmt.errors import ConfigError
 from nmt.explorer import create_app
 from nmt.explorer_models import ExplorerModel, Limits
@@ -82,4 +83,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    prepare_argv("nmt.serve", "serve")
     main()

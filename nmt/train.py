@@ -38,12 +38,14 @@ from nmt.checkpoint import (
     run_relative,
     select_checkpoints,
 )
+from nmt.cli import prepare_argv
 from nmt.config_checks import check_config, decode_settings
 from nmt.data import TranslationDataModule
 from nmt.errors import ConfigError, NmtError
 from nmt.evaluate import score_hypotheses
 from nmt.models.base import Seq2Seq
 from nmt.module import NonFiniteLossError, Seq2SeqModule
+from nmt.quiet import LineProgress, on_terminal, quiet_lightning
 from nmt.resume import (
     LAST,
     describe_resume,
@@ -154,12 +156,15 @@ def _check_run_folder(run_dir: Path, resume: bool) -> None:
 
 def _make_trainer(cfg: DictConfig, run_dir: Path, cbs: RunCallbacks, resume_step: int | None) -> pl.Trainer:
     """The Trainer (built before any data work, so that bad trainer.* settings fail first)."""
+    quiet_lightning()
+    trainer_args = OmegaConf.to_container(cfg.trainer, resolve=True)
+    progress = [LineProgress()] if trainer_args.get("enable_progress_bar", True) and not on_terminal() else []
     try:
         return pl.Trainer(
-            **OmegaConf.to_container(cfg.trainer, resolve=True),
+            **trainer_args,
             deterministic=bool(cfg.get("deterministic", False)),
             default_root_dir=run_dir,
-            callbacks=cbs.all,
+            callbacks=[*cbs.all, *progress],
             logger=_loggers(cfg, run_dir, resume_step),
             plugins=[AtomicCheckpointIO()],
             gradient_clip_val=cfg.model.get("grad_clip"),
@@ -420,4 +425,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    prepare_argv("nmt.train", "train")
     main()

@@ -39,6 +39,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from nmt.api import Translation, Translator
 from nmt.checkpoint import load_run
+from nmt.cli import prepare_argv
 from nmt.corpora.base import CorpusError
 from nmt.errors import ConfigError, one_line_errors
 from nmt.search import DecodeSettings
@@ -206,4 +207,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    prepare_argv("nmt.translate", "translate", text_keys=("input", "output"))
     main()

@@ -92,4 +92,4 @@ def test_command_line_error_is_one_line(run_copy, tmp_path):
         capture_output=True, text=True, cwd=Path(__file__).parents[1],
     )  # fmt: skip
     assert done.returncode == 2
-    assert done.stderr.strip().count("\n") == 0 and "config.yaml: missing" in done.stderr
+    assert done.stderr.strip().count("\n") == 0 and "missing: no such folder" in done.stderr  # nmt.cli, before loading

@@ -9,6 +9,7 @@ from omegaconf import DictConfig
 
 from nmt.bench.report import format_profile, format_report
 from nmt.bench.suite import bench
+from nmt.cli import prepare_argv
 from nmt.errors import one_line_errors
 
 
@@ -22,4 +23,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    prepare_argv("nmt.bench", "bench")
     main()

@@ -26,6 +26,7 @@ from nmt.errors import ConfigError
 from nmt.flops import TRAIN_FACTOR, formula_of, forward_flops
 from nmt.models.base import Seq2Seq
 from nmt.module import Seq2SeqModule
+from nmt.quiet import profiler_chatter_dropped
 from nmt.sampler import TokenBucketSampler, padding_fraction
 
 
@@ -69,7 +70,8 @@ class StepTimer(pl.Callback):
             self.start = time.perf_counter()
         if self.done == self.warmup + self.steps and self.profile_steps:
             self._profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
-            self._profiler.start()
+            with profiler_chatter_dropped():
+                self._profiler.start()
         self._step_start = time.perf_counter()
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch: Batch, i: int):
@@ -88,7 +90,8 @@ class StepTimer(pl.Callback):
             )
             self.end = now
         elif self._profiler is not None and self.done == self.total:
-            self._profiler.stop()
+            with profiler_chatter_dropped():
+                self._profiler.stop()
             self.profile = top_ops(self._profiler, self.profile_rows, self.profile_steps)
             self._profiler = None
 

@@ -1,0 +1,303 @@
+"""The command line of the Hydra commands, made forgiving before Hydra parses it.
+
+``prepare_argv`` is called by each Hydra command (``python -m nmt.<command>``) before its
+``@hydra.main``; it rewrites ``sys.argv`` in place:
+
+* free text (``src=``, ``tgt=``: sentences) is put in Hydra's quoted form, so that a sentence
+  typed in a shell works as it is, commas, quotes, umlauts and brackets included;
+* ``--help``/``-h`` prints that command's own keys, one line each, from its entry config;
+* an unknown key gets one line with the closest valid one (``did you mean trainer.max_epochs?``)
+  instead of Hydra's advice to add it with ``+``; a value Hydra cannot parse gets one line too;
+* a missing ``run=`` (or a run folder that does not exist) gets one line.
+
+Errors are ``nmt.<command>: error: <message>`` on stderr with exit status 2, as ``nmt.errors``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import re
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override, OverrideType
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+
+from nmt.errors import ConfigError
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+# Keys that name run folders, per command: missing or not a folder is refused in one line.
+RUN_KEYS = ("run", "runs", "compare")
+_LEAF = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][\w-]*):(?P<value>[^#]*?)\s*(?:#\s?(?P<comment>.*))?$")
+
+
+def fail(command: str, message: str) -> NoReturn:
+    """Print ``<command>: error: <message>`` on stderr and exit with status 2."""
+    print(f"{command}: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def hydra_quote(text: str) -> str:
+    """``text`` as one Hydra quoted string: ``'…'`` with quotes, trailing backslashes and ``${`` escaped."""
+    text = re.sub(r"(\\+)(?='|$)", lambda m: m.group(1) * 2, text)
+    return "'" + text.replace("'", "\\'").replace("${", "\\${") + "'"
+
+
+def _needs_quotes(value: str) -> bool:
+    """Whether Hydra would misread ``value`` as free text; kept as they are: values Hydra reads as
+    that very string, ``null``, one quoted string (the older ``'src="…"'`` spelling) and a list
+    (``src=[…]``, which stays a list)."""
+    if value == "null":
+        return False
+    try:
+        parsed = OverridesParser.create().parse_override(f"k={value}").value()
+    except HydraException:
+        return True
+    quoted = len(value) >= 2 and value[0] in "'\"" and value[-1] == value[0]
+    if quoted or value.startswith("[") and value.endswith("]"):
+        return not isinstance(parsed, (str, list))
+    return parsed != value
+
+
+def quote_text_args(args: Sequence[str], text_keys: Sequence[str]) -> list[str]:
+    """Rewrite ``key=sentence`` for the free-text ``text_keys`` into Hydra's quoted form.
+
+    A value Hydra already reads as that text, one quoted string or a list (``src=[first,second]``)
+    is kept: it is how Hydra wanted it before. A sentence wholly in brackets therefore needs quotes.
+    """
+    out = []
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if sep and key.lstrip("+") in text_keys and _needs_quotes(value):
+            arg = f"{key}={hydra_quote(value)}"
+        out.append(arg)
+    return out
+
+
+def _entry_lines(config_name: str) -> list[str]:
+    """The lines of an entry config, after those of the entry configs its defaults list names."""
+    path = CONF_DIR / f"{config_name}.yaml"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    parents = []
+    in_defaults = False
+    for line in lines:
+        if line.startswith("defaults:"):
+            in_defaults = True
+        elif in_defaults and re.match(r"^\s+-\s*(\w+)\s*$", line):
+            name = line.split("-", 1)[1].strip()
+            if (CONF_DIR / f"{name}.yaml").is_file():
+                parents.append(name)
+        elif in_defaults and not line.startswith((" ", "-")):
+            in_defaults = False
+    return [line for parent in parents for line in _entry_lines(parent)] + lines
+
+
+def _first_sentence(text: str) -> str:
+    """The first sentence of a comment block, for a one-line description."""
+    end = text.find(". ")
+    return text if end < 0 else text[: end + 1]
+
+
+def _leaves(lines: Sequence[str], prefix: str = "") -> Iterator[tuple[str, str, str]]:
+    """(dotted key, value, comment) of each ``key: value  # comment`` outside ``defaults`` and ``hydra``;
+    a key without a comment of its own gets the first line of the comment block just above it."""
+    path: list[tuple[int, str]] = []
+    above: list[tuple[int, str]] = []  # (column, text) of the comment lines just above
+    started = False  # the file's leading comment block describes the file, not its first key
+    for line in lines:
+        if line.strip().startswith("#"):
+            if started:
+                above.append((line.index("#"), line.strip().lstrip("# ").strip()))
+            continue
+        match = _LEAF.match(line)
+        started = started or match is not None
+        block, above = [t for col, t in above if match and col <= len(match["indent"])], []
+        if match is None:
+            continue
+        comment = match["comment"] or _first_sentence(" ".join(block))
+        indent, key = len(match["indent"]), match["key"]
+        path = [(i, k) for i, k in path if i < indent]
+        if path and path[0][1] in ("defaults", "hydra") or indent == 0 and key in ("defaults", "hydra"):
+            path.append((indent, key))
+            continue
+        dotted = prefix + ".".join([k for _, k in path] + [key])
+        if match["value"]:
+            if key not in ("_target_", "_partial_"):
+                yield dotted, match["value"].strip(), comment.strip()
+        else:
+            path.append((indent, key))
+
+
+def _groups(lines: Sequence[str]) -> dict[str, str]:
+    """Config groups of the defaults list and their default choice, e.g. ``{"decode": "beam"}``."""
+    groups = {}
+    for line in lines:
+        match = re.match(r"^\s+-\s*(\w+)\s*:\s*(\S+)", line)
+        if match and (CONF_DIR / match[1]).is_dir():
+            groups[match[1]] = match[2]
+    return groups
+
+
+def help_text(command: str, config_name: str) -> str:
+    """The ``--help`` page of a Hydra command: its usage lines and each of its keys on one line."""
+    own = (CONF_DIR / f"{config_name}.yaml").read_text(encoding="utf-8").splitlines()
+    usage = []
+    for line in own:  # the leading comment block
+        if not line.startswith("#"):
+            break
+        usage.append(line.lstrip("# ").rstrip())
+    lines = _entry_lines(config_name)
+    rows = []
+    leaves = list(_leaves(lines))
+    for group, default in _groups(lines).items():
+        choices = "|".join(sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")))
+        rows.append((f"{group}={choices}", f"config group conf/{group}/ (default: {default})"))
+        default_file = CONF_DIR / group / f"{default}.yaml"
+        if default_file.is_file():
+            leaves = list(_leaves(default_file.read_text(encoding="utf-8").splitlines(), f"{group}.")) + leaves
+    seen: dict[str, tuple[str, str]] = {}
+    for key, value, comment in leaves:
+        shown = value if len(value) <= 30 else value[:27] + "..."
+        seen[key] = (f"{key}={shown}", comment or seen.get(key, ("", ""))[1])
+    rows += list(seen.values())
+    width = min(max(len(left) for left, _ in rows), 40)
+    body = [f"  {left:<{width}}  {right}".rstrip() for left, right in rows]
+    tail = f"Any key: key=value. Sentences need no extra quotes. Hydra's own options: python -m {command} --hydra-help"
+    return "\n".join([f"{command} (python -m {command}): options", *usage, "", *body, "", tail])
+
+
+def _flat_keys(cfg: DictConfig) -> list[str]:
+    """Every dotted key of ``cfg``, inner nodes included."""
+    container = OmegaConf.to_container(cfg, resolve=False)
+    keys: list[str] = []
+
+    def walk(node: object, prefix: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                keys.append(f"{prefix}{key}")
+                walk(value, f"{prefix}{key}.")
+
+    walk(container, "")
+    return keys
+
+
+def _is_group(key: str) -> bool:
+    return "." not in key and (CONF_DIR / key).is_dir()
+
+
+def check_keys(command: str, config_name: str, overrides: Sequence[Override]) -> None:
+    """Refuse, in one line with the closest valid key, a key the command's config does not have."""
+    plain = [o for o in overrides if o.type == OverrideType.CHANGE and not o.key_or_group.startswith("hydra")]
+    groups = [o for o in plain if _is_group(o.key_or_group) and o.package is None]
+    for override in groups:
+        group, choice = override.key_or_group, override.value()
+        choices = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+        if isinstance(choice, str) and choice not in choices:
+            close = difflib.get_close_matches(choice, choices, n=1, cutoff=0.5)
+            hint = f"did you mean {group}={close[0]}? " if close else ""
+            fail(command, f"{group}={choice}: no such choice; {hint}(choices: {', '.join(choices)})")
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name=config_name):
+            cfg = compose(config_name=config_name, overrides=[o.input_line for o in groups])
+    except Exception:  # a bad group choice: Hydra's own message says which choices exist
+        return
+    keys = _flat_keys(cfg)
+    for override in plain:
+        key = override.key_or_group
+        if _is_group(key) or key in keys:
+            continue
+        close = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}?" if close else f"python -m {command} --help lists the keys"
+        fail(command, f"{key}: no such key; {hint}")
+
+
+def _check_run_folders(command: str, config_name: str, overrides: Sequence[Override]) -> None:
+    """A run folder key that is required and missing, or names no folder, gets one line."""
+    given = {o.key_or_group: o.value() for o in overrides if o.type == OverrideType.CHANGE}
+    required = {key for key, value, _ in _leaves(_entry_lines(config_name)) if value == "???"}
+    for key in RUN_KEYS:
+        value = given.get(key)
+        if value is None and key in required:
+            fail(command, f"{key}= is missing: give a run folder written by nmt.train ({key}=runs/…)")
+        for folder in value if isinstance(value, list) else [value]:
+            if isinstance(folder, str) and not Path(folder).expanduser().is_dir():
+                fail(command, f"{key}={folder}: no such folder; give a run folder written by nmt.train")
+
+
+def prepare_argv(command: str, config_name: str, text_keys: Sequence[str] = (), argv: list[str] | None = None) -> None:
+    """Make ``argv`` (default ``sys.argv``, changed in place) ready for the command's ``@hydra.main``.
+
+    Args:
+        command: the name in messages, e.g. ``"nmt.plot"``.
+        config_name: its entry config in ``conf/``, e.g. ``"plot"``.
+        text_keys: keys whose values are free text (sentences), quoted for Hydra.
+        argv: the command line, program name first.
+    """
+    argv = sys.argv if argv is None else argv
+    args = argv[1:]
+    if "--help" in args or "-h" in args:
+        print(help_text(command, config_name))
+        raise SystemExit(0)
+    args = quote_text_args(args, text_keys)
+    argv[1:] = args
+    if any(a.startswith("-") for a in args):  # Hydra's own flags (multirun, --cfg …): Hydra decides
+        return
+    try:
+        overrides = OverridesParser.create().parse_overrides(args)
+    except HydraException as err:
+        fail(command, f"cannot read the command line ({str(err).splitlines()[0]}); put values with spaces, "
+             "commas or non-ASCII letters in quotes: key='a value, with commas'")  # fmt: skip
+    check_keys(command, config_name, overrides)
+    _check_run_folders(command, config_name, overrides)
+
+
+class _OneLineHelp(argparse.HelpFormatter):
+    """Help lines that are not wrapped (one line per option)."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=36, width=1000)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """``argparse`` for the commands that use it (compare, results_table): errors in one line, an
+    unknown option with the closest valid one (``--hmtl``: did you mean --html?); ``--help`` with
+    each option on one line."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _OneLineHelp)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.split()[-1]
+        unknown = message.partition("unrecognized arguments: ")[2].split()
+        options = [o for o in self._option_string_actions if o.startswith("--")]
+        for arg in unknown:
+            close = difflib.get_close_matches(arg.split("=")[0], options, n=1, cutoff=0.6)
+            if close:
+                message += f"; did you mean {close[0]}?"
+                break
+        else:
+            message += f"; python -m {command} --help lists the options"
+        fail(command, message)
+
+
+def read_sentences(path: str, key: str) -> list[str]:
+    """The non-blank lines of a UTF-8 text file, or of standard input for ``-`` (``src_file=-``).
+
+    Raises:
+        ConfigError: the file is missing, unreadable or holds no sentence (the message names ``key``).
+    """
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).expanduser().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{key}={path}: cannot read it ({err.__class__.__name__}); give a UTF-8 text file") from None
+    sentences = [line.strip() for line in text.splitlines() if line.strip()]
+    if not sentences:
+        raise ConfigError(f"{key}={path}: no sentence in it; one sentence a line")
+    return sentences
