@@ -184,7 +184,7 @@ def test_analysis_has_one_row_per_layer_and_head(fixture, request, tmp_path, cap
         expected |= {(k, "avg") for k in range(1, layers + 1)}
     assert {(r["layer"], r["head"]) for r in table["rows"]} == expected and len(table["rows"]) == len(expected)
     assert all(0.0 <= r["aer"] <= 1.0 and r["entropy"] >= 0.0 for r in table["rows"])
-    assert table["best"][model] == min(table["rows"], key=lambda r: (r["aer"], r["entropy"]))
+    assert table["best"] == table["best_per_model"][model] == min(table["rows"], key=lambda r: (r["aer"], r["entropy"]))
     assert table["runs"][model]["sentences"] == 24
     printed = capsys.readouterr().out
     assert "| model | layer | head |" in printed and printed.count("**best**") == 1
@@ -195,8 +195,10 @@ def test_analysis_of_several_runs(transformer_run, rnn_run, tmp_path):
     cfg = compose_plot(f"runs=[{transformer_run},{rnn_run}]", "split=test", "analysis=true", f"output={tmp_path}")
     plot(cfg)
     table = json.loads((tmp_path / "alignment.json").read_text())
-    assert len(table["rows"]) == 2 * (4 + 1) + 1 and set(table["best"]) == {"transformer", "rnn"}
-    assert (tmp_path / "alignment.md").read_text().count("**best**") == 2
+    assert len(table["rows"]) == 2 * (4 + 1) + 1 and set(table["best_per_model"]) == {"transformer", "rnn"}
+    assert table["best"] == min(table["rows"], key=lambda r: (r["aer"], r["entropy"]))
+    text = (tmp_path / "alignment.md").read_text()
+    assert text.count("**best**") == 1 and text.count("lowest of ") == 1
 
 
 def _without_gold(run_dir: Path, tmp_path: Path) -> Path:
