@@ -46,7 +46,11 @@ from nmt.errors import ConfigError, one_line_errors
 from nmt.figures import FORMATS, attention_grid, attention_heatmap, save_figure
 from nmt.search import DecodeSettings
 
-WORD_NOTE = "words: attention summed over a source word's pieces,\naveraged over a target word's pieces"
+WORD_NOTES = {  # how to_words merged each kind: summed over a column word's pieces, averaged over a row word's
+    "cross": "words: attention summed over a source word's pieces,\naveraged over a target word's pieces",
+    "encoder": "words: attention summed over an attended source word's pieces,\naveraged over a source word's pieces",
+    "decoder": "words: attention summed over an earlier target word's pieces,\naveraged over a target word's pieces",
+}
 KIND_TITLES = {"cross": "cross-attention", "encoder": "encoder self-attention", "decoder": "decoder self-attention"}
 
 
@@ -82,17 +86,17 @@ def sentence_figures(
     if panels not in ("avg", "all"):
         raise ConfigError(f"panels={panels!r}: use panels=avg (a panel per layer average) or panels=all")
     suffix = f"\n{context}" if context else ""
-    note = WORD_NOTE if words else None
     figures: dict[str, Figure] = {}
     for kind, weights, cols, rows in _views(att, self_attention):
         if words:
             weights, cols, rows = to_words(weights, cols, rows)
+        note = WORD_NOTES[kind] if words else None
         links = sorted(parse_pharaoh(gold)[1]) if gold and words and kind == "cross" else []
         if is_bahdanau(att):
-            title = f"{model} · Bahdanau α (layer 1, head 1){suffix}"
+            title = f"{model} · {att.cross_name}{suffix}"
             figures[kind] = attention_heatmap(weights[0, 0], cols, rows, title=title, note=note, links=links)
             continue
-        title = f"{model} · {KIND_TITLES[kind]}{suffix}"
+        title = f"{model} · {att.cross_name if kind == 'cross' else KIND_TITLES[kind]}{suffix}"
         figures[f"{kind}-grid"] = attention_grid(weights, cols, rows, title=title, note=note)
         if kind == "cross":
             for name, (panel, what) in _single_panels(weights, panels).items():

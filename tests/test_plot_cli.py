@@ -168,6 +168,17 @@ def test_decoder_self_attention_shows_the_causal_triangle(transformer_run):
     assert _ticks(panels[0], "y") == att.tgt_pieces
 
 
+def test_titles_and_word_notes_fit_the_model(rnn_run, transformer_run):
+    _, _, _, _, rnn = _first_pair(rnn_run)
+    title = sentence_figures(rnn, "rnn", "ctx")["cross"].axes[0].get_title()
+    assert title.startswith("rnn · Bahdanau α") and "layer" not in title and "head" not in title
+    _, _, _, _, att = _first_pair(transformer_run)
+    figures = sentence_figures(att, "transformer", words=True, self_attention=True)
+    notes = {kind: figures[f"{kind}-grid"].get_supxlabel() for kind in ("cross", "encoder", "decoder")}
+    assert "source word" in notes["cross"] and "target word" in notes["cross"]
+    assert "target" not in notes["encoder"] and "source" not in notes["decoder"]
+
+
 # --------------------------------------------------------------------------- the alignment table
 
 
