@@ -54,7 +54,25 @@ def test_runs_on_different_data_are_refused(transformer_run, rnn_run, tmp_path):
     with pytest.raises(CompareError, match="differ in data or tokenisation") as err:
         compare([transformer_run, other], out=tmp_path / "report", decode=False, sentences=[])
     assert str(other) in str(err.value) and "000000000000" in str(err.value)
+    assert "corpus files changed" in str(err.value)
     assert not (tmp_path / "report" / "report.md").exists()
+
+
+def test_refusal_names_the_differing_settings(transformer_run, rnn_run, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(rnn_run, other)
+    results = json.loads((other / "results.json").read_text())
+    size = results["config"]["data"]["vocab"]["size"]
+    results["config"]["data"]["vocab"]["size"] = size + 7
+    results["config"]["data"]["corpus"]["n_train"] = 3000  # a setting the other run does not have
+    results["config"]["data"]["max_tokens"] = 5  # a batching choice, not data: not named
+    results["data_fingerprint"] = "0" * 64
+    (other / "results.json").write_text(json.dumps(results))
+    with pytest.raises(CompareError) as err:
+        compare([transformer_run, other], out=tmp_path / "report", decode=False, sentences=[])
+    message = str(err.value)
+    assert f"data.vocab.size: {size} vs {size + 7}" in message and "data.corpus.n_train: (unset) vs 3000" in message
+    assert "max_tokens" not in message and "\n" not in message
 
 
 def test_folder_errors_are_one_line(transformer_run, tmp_path, capsys):
