@@ -340,9 +340,10 @@ def compare(
         "heatmaps": bool(shown),
         "sentences_shown": shown,
     }
-    write_text_atomic(out_dir / "report.md", markdown_report(runs, decoding, meta))
+    report = markdown_report(runs, decoding, meta)
+    write_text_atomic(out_dir / "report.md", report)
     if html_too:
-        write_text_atomic(out_dir / "report.html", html_report(runs, decoding, meta))
+        write_text_atomic(out_dir / "report.html", html_report(report))
     summary = {
         "runs": [
             {
