@@ -30,10 +30,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from html import escape
 from pathlib import Path
+from urllib.parse import quote
 
 import hydra
 import numpy as np
+from hydra.utils import instantiate
 from matplotlib.figure import Figure
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
@@ -159,12 +162,12 @@ def _slug(text: str) -> str:
 
 def _split_data(cfg: DictConfig, run: LoadedRun) -> tuple[list[str], list[str], list[str] | None]:
     """Sources, references and gold Pharaoh lines (``align=`` file first, else the corpus's) of ``cfg.split``."""
-    from nmt.train import build_datamodule  # a command importing a command: build_datamodule belongs in nmt.data
-
-    dm = build_datamodule(run.config)
-    if cfg.split not in dm.split_names:
-        raise ConfigError(f"split={cfg.split!r} is not in the run's data; choose one of {dm.split_names}")
-    sources, references, gold = dm.sources(cfg.split), dm.references(cfg.split), dm.alignments(cfg.split)
+    # the corpus alone (load_run checked the run's config): no DataModule, no import of nmt.train (seconds)
+    corpus = instantiate(run.config.data.corpus, _partial_=True)()
+    if cfg.split not in corpus.splits:
+        raise ConfigError(f"split={cfg.split!r} is not in the run's data; choose one of {list(corpus.splits)}")
+    split = corpus.splits[cfg.split]
+    sources, references, gold = list(split.src), list(split.tgt), split.alignments
     if cfg.align is not None:
         path = Path(cfg.align).expanduser()
         gold = path.read_text(encoding="utf-8").splitlines()
@@ -220,11 +223,53 @@ def draw(cfg: DictConfig, run: LoadedRun, label: str, output: Path) -> list[Path
     if cfg.self_attention and is_bahdanau(jobs[0][2]):
         print(f"note: {label} has no self-attention; self_attention=true draws its Bahdanau α only")
     written: list[Path] = []
+    rows: list[tuple[str, list[Path]]] = []
     for stem, context, att, gold in tqdm(jobs, desc=f"heatmaps {label}", unit="sentence", disable=len(jobs) < 5):
         figures = sentence_figures(att, label, context, cfg.words, cfg.panels, cfg.self_attention, gold)
+        files: list[Path] = []
         for name, fig in figures.items():
-            written += save_figure(fig, output / f"{stem}-{name}", tuple(cfg.formats), dpi=cfg.dpi)
+            files += save_figure(fig, output / f"{stem}-{name}", tuple(cfg.formats), dpi=cfg.dpi)
+        rows.append((context, files))
+        written += files
+    if cfg.split is not None:
+        written.append(write_index(output / "index.html", f"{label} · {cfg.split} split", rows))
     return written
+
+
+def _figure_cell(stem: str, versions: Sequence[Path]) -> str:
+    """One figure of the index: its thumbnail (png, else svg; none for pdf only) and a link per format."""
+    shown = next((f for f in versions if f.suffix in (".png", ".svg")), None)
+    links = " ".join(f'<a href="{quote(f.name)}">{f.suffix[1:]}</a>' for f in versions)
+    thumb = ""
+    if shown is not None:
+        src = quote(shown.name)
+        thumb = f'<a href="{src}"><img src="{src}" alt="{escape(stem)}" loading="lazy"></a>'
+    return f"<figure>{thumb}<figcaption>{escape(stem)} {links}</figcaption></figure>"
+
+
+def write_index(path: Path, title: str, rows: Sequence[tuple[str, Sequence[Path]]]) -> Path:
+    """One HTML page over a folder of heatmaps: a row per sentence, a thumbnail per figure, each linked to its file.
+
+    Thumbnails show the png (else the svg); other formats are linked beside them. Links are relative, so
+    the folder can be moved or published as is.
+    """
+    parts = []
+    for caption, files in rows:
+        by_figure: dict[str, list[Path]] = {}
+        for f in files:
+            by_figure.setdefault(f.stem, []).append(f)
+        cells = [_figure_cell(stem, versions) for stem, versions in by_figure.items()]
+        parts.append(f"<section><h2>{escape(caption)}</h2>{''.join(cells)}</section>")
+    page = (
+        f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{escape(title)}</title><style>"
+        "body{font-family:sans-serif;margin:1em}h2{font-size:1em;margin:.8em 0 .2em}figure{display:inline-block;"
+        "margin:0 .5em .5em 0;vertical-align:top}img{height:180px;border:1px solid #ccc}"
+        "figcaption{font-size:.8em}</style></head>\n"
+        f"<body><h1>{escape(title)}</h1>\n" + "\n".join(parts) + "\n</body></html>\n"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
 
 
 def analyse(cfg: DictConfig, runs: list[LoadedRun], labels: list[str], output: Path) -> list[Path]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -79,7 +80,12 @@ def test_first_n_sentences_of_a_split(fixture, mode, request, tmp_path):
     cfg = compose_plot(f"run={run_dir}", "split=test", "n=2", f"mode={mode}", f"output={tmp_path}", "decode=greedy")
     tag = "-decoded" if mode == "decode" else ""
     model = fixture.removesuffix("_run")
-    assert _names(plot(cfg)) == _cross_names(f"test-000{tag}", model) | _cross_names(f"test-001{tag}", model)
+    figures = _cross_names(f"test-000{tag}", model) | _cross_names(f"test-001{tag}", model)
+    assert _names(plot(cfg)) == figures | {"index.html"}
+    index = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert set(re.findall(r'<img src="([^"]+)"', index)) == figures  # a thumbnail per figure
+    assert set(re.findall(r'<a href="([^"]+)"', index)) == figures  # each linked to its file
+    assert "test #1 · " in index
 
 
 @pytest.mark.parametrize("fixture", RUNS)
@@ -88,7 +94,7 @@ def test_words_and_self_attention_files(fixture, request, tmp_path, capsys):
     cfg = compose_plot(f"run={run_dir}", "split=val", "n=1", "words=true", "self_attention=true", f"output={tmp_path}")
     names = _names(plot(cfg))
     model = fixture.removesuffix("_run")
-    expected = _cross_names("val-000", model)
+    expected = _cross_names("val-000", model) | {"index.html"}
     if model == "transformer":
         expected |= {"val-000-encoder-grid.png", "val-000-decoder-grid.png"}
     else:
