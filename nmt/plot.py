@@ -19,6 +19,7 @@ Files, with ``<stem>`` = ``<split>-<index>`` (+ ``-decoded`` in ``mode=decode``)
 * ``<stem>-cross-grid``: the Transformer's cross-attention, every layer x head plus the head average;
 * ``<stem>-cross-layer<l>-avg`` (and ``-head<k>`` with ``panels=all``): single Transformer panels;
 * ``<stem>-encoder-grid``, ``<stem>-decoder-grid``: self-attention, with ``self_attention=true``;
+* ``index.html`` (with ``split=``): one page with a thumbnail of every figure, each linked to its file;
 * ``alignment.md``, ``alignment.json``: the table of ``analysis=true`` (which draws no heatmaps).
 
 Decoded translations are re-run teacher-forced on their own tokens to read the attention: the model
