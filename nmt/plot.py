@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from html import escape
 from pathlib import Path
 from urllib.parse import quote
@@ -87,10 +87,25 @@ def sentence_figures(
     head average (and per head with ``panels="all"``). ``gold`` (a Pharaoh line on the same target
     text) is outlined on word-level single panels.
     """
+    return dict(iter_figures(att, model, context, words, panels, self_attention, gold))
+
+
+def iter_figures(
+    att: SentenceAttention,
+    model: str,
+    context: str = "",
+    words: bool = False,
+    panels: str = "avg",
+    self_attention: bool = False,
+    gold: str | None = None,
+    reuse: bool = False,
+) -> Iterator[tuple[str, Figure]]:
+    """``sentence_figures`` one figure at a time. With ``reuse``, the single panels of a sentence are one
+    figure redrawn in place (same labels, so the layout of the first saved one fits them all): save
+    each figure before asking for the next."""
     if panels not in ("avg", "all"):
         raise ConfigError(f"panels={panels!r}: use panels=avg (a panel per layer average) or panels=all")
     suffix = f"\n{context}" if context else ""
-    figures: dict[str, Figure] = {}
     for kind, weights, cols, rows in _views(att, self_attention):
         if words:
             weights, cols, rows = to_words(weights, cols, rows)
@@ -98,15 +113,22 @@ def sentence_figures(
         links = sorted(parse_pharaoh(gold)[1]) if gold and words and kind == "cross" else []
         if is_bahdanau(att):
             title = f"{model} · {att.cross_name}{suffix}"
-            figures[kind] = attention_heatmap(weights[0, 0], cols, rows, title=title, note=note, links=links)
+            yield kind, attention_heatmap(weights[0, 0], cols, rows, title=title, note=note, links=links)
             continue
         title = f"{model} · {att.cross_name if kind == 'cross' else KIND_TITLES[kind]}{suffix}"
-        figures[f"{kind}-grid"] = attention_grid(weights, cols, rows, title=title, note=note)
-        if kind == "cross":
-            for name, (panel, what) in _single_panels(weights, panels).items():
-                title = f"{model} · {what}{suffix}"
-                figures[name] = attention_heatmap(panel, cols, rows, title=title, note=note, links=links)
-    return figures
+        yield f"{kind}-grid", attention_grid(weights, cols, rows, title=title, note=note)
+        if kind != "cross":
+            continue
+        single: Figure | None = None
+        for name, (panel, what) in _single_panels(weights, panels).items():
+            title = f"{model} · {what}{suffix}"
+            if single is None or not reuse:
+                single = attention_heatmap(panel, cols, rows, title=title, note=note, links=links)
+            else:  # keep the positions the first save computed; only the colours and the title change
+                single.set_layout_engine("none")
+                single.axes[0].get_images()[0].set_data(panel)
+                single.axes[0].set_title(title, fontsize=10)
+            yield name, single
 
 
 def _single_panels(weights: np.ndarray, panels: str) -> dict[str, tuple[np.ndarray, str]]:
@@ -226,9 +248,9 @@ def draw(cfg: DictConfig, run: LoadedRun, label: str, output: Path) -> list[Path
     written: list[Path] = []
     rows: list[tuple[str, list[Path]]] = []
     for stem, context, att, gold in tqdm(jobs, desc=f"heatmaps {label}", unit="sentence", disable=len(jobs) < 5):
-        figures = sentence_figures(att, label, context, cfg.words, cfg.panels, cfg.self_attention, gold)
         files: list[Path] = []
-        for name, fig in figures.items():
+        figures = iter_figures(att, label, context, cfg.words, cfg.panels, cfg.self_attention, gold, reuse=True)
+        for name, fig in figures:
             files += save_figure(fig, output / f"{stem}-{name}", tuple(cfg.formats), dpi=cfg.dpi)
         rows.append((context, files))
         written += files

@@ -174,6 +174,20 @@ def test_decoder_self_attention_shows_the_causal_triangle(transformer_run):
     assert _ticks(panels[0], "y") == att.tgt_pieces
 
 
+def test_reused_single_panels_match_fresh_ones(transformer_run, tmp_path):
+    from matplotlib.image import imread
+
+    from nmt.figures import save_figure
+    from nmt.plot import iter_figures
+
+    _, _, _, _, att = _first_pair(transformer_run)
+    fresh = sentence_figures(att, "transformer", "ctx")
+    for name, fig in iter_figures(att, "transformer", "ctx", reuse=True):
+        (reused,) = save_figure(fig, tmp_path / f"reused-{name}", dpi=40)
+        (drawn,) = save_figure(fresh[name], tmp_path / f"fresh-{name}", dpi=40)
+        np.testing.assert_array_equal(imread(reused), imread(drawn), err_msg=name)
+
+
 def test_titles_and_word_notes_fit_the_model(rnn_run, transformer_run):
     _, _, _, _, rnn = _first_pair(rnn_run)
     title = sentence_figures(rnn, "rnn", "ctx")["cross"].axes[0].get_title()
