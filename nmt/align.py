@@ -354,15 +354,20 @@ def _sort_key(row: dict[str, Any]) -> tuple[float, float, str]:
 
 
 def table_markdown(rows: Sequence[dict[str, Any]]) -> str:
-    """A Markdown table sorted by AER (then entropy); the lowest AER of each model is marked "best"."""
+    """A Markdown table sorted by AER (then entropy); one row, the lowest AER of all, is marked "best".
+
+    With several models, each model's own lowest row is marked "lowest of <model>" so that no table
+    claims two winners.
+    """
     lines = [
         "| model | layer | head | AER ↓ | entropy (nats) | |",
         "|---|---:|---:|---:|---:|---|",
     ]
     seen: set[str] = set()
     for row in sorted(rows, key=_sort_key):
-        mark = "" if str(row["model"]) in seen else "**best**"
-        seen.add(str(row["model"]))
+        model = str(row["model"])
+        mark = "" if model in seen else ("**best**" if not seen else f"lowest of {model}")
+        seen.add(model)
         lines.append(
             f"| {row['model']} | {row['layer']} | {row['head']} | {row['aer']:.3f} | {row['entropy']:.3f} | {mark} |"
         )
@@ -370,9 +375,15 @@ def table_markdown(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def table_json(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The table as a JSON-ready dict: rows sorted like the Markdown table and the best row of each model."""
+    """The table as a JSON-ready dict: rows sorted like the Markdown table, the one best row ("best",
+    None without rows) and the lowest row of each model ("best_per_model")."""
     ordered = sorted(rows, key=_sort_key)
-    best: dict[str, dict[str, Any]] = {}
+    per_model: dict[str, dict[str, Any]] = {}
     for row in ordered:
-        best.setdefault(str(row["model"]), row)
-    return {"metric": "AER (lower is better); entropy in nats over source words", "rows": ordered, "best": best}
+        per_model.setdefault(str(row["model"]), row)
+    return {
+        "metric": "AER (lower is better); entropy in nats over source words",
+        "rows": ordered,
+        "best": ordered[0] if ordered else None,
+        "best_per_model": per_model,
+    }

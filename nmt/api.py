@@ -66,6 +66,21 @@ class Translation:
     tgt_ids: list[int] = field(default_factory=list)
     model_source: str = ""
 
+    def __repr__(self) -> str:
+        """One line: the texts, the score, the piece counts and the attention's shape (never its values)."""
+        shape = "None" if self.attention is None else f"({', '.join(str(n) for n in self.attention.shape)})"
+        cut = ", truncated=True" if self.truncated else ""
+        return (
+            f"Translation(source={_clip(self.source)!r}, text={_clip(self.text)!r}, score={self.score:.3f}, "
+            f"log_prob={self.log_prob:.3f}, src_pieces={len(self.src_pieces)}, tgt_pieces={len(self.tgt_pieces)}, "
+            f"attention={shape}{cut})"
+        )
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis, for one-line reprs."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
 
 @dataclass
 class NextToken:

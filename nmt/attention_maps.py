@@ -37,6 +37,8 @@ class SentenceAttention:
     and ``encoder`` are the source pieces + "</s>"; columns of ``decoder`` are the decoder's inputs
     ("<s>" + the target, see ``dec_inputs``).
 
+    ``cross_name`` is the model's name for its cross-attention (``Seq2Seq.cross_attention_name``).
+
     Shapes: cross (L, h, T, S); encoder (L, h, S, S) or None; decoder (L, h, T, T) or None.
     """
 
@@ -45,6 +47,7 @@ class SentenceAttention:
     cross: np.ndarray
     encoder: np.ndarray | None = None
     decoder: np.ndarray | None = None
+    cross_name: str = "cross-attention"
 
     @property
     def dec_inputs(self) -> list[str]:
@@ -124,6 +127,7 @@ def teacher_forced(
                     _numpy(attn.cross[b, :, :, :T, :S]),  # (L, h, T, S)
                     _numpy(encoder),
                     _numpy(decoder),
+                    model.cross_attention_name,
                 )
     return out  # type: ignore[return-value]
 

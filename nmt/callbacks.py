@@ -125,5 +125,5 @@ class AttentionHeatmaps(pl.Callback):
 
 def _figure(att: SentenceAttention, title: str) -> Figure:
     """The last layer's head average (the RNN: its single α). Shapes: att.cross (L, h, T, S) -> (T, S)."""
-    what = "Bahdanau α" if is_bahdanau(att) else f"layer {att.cross.shape[0]} · head average"
+    what = att.cross_name if is_bahdanau(att) else f"layer {att.cross.shape[0]} · head average"
     return attention_heatmap(att.cross[-1].mean(axis=0), att.src_pieces, att.tgt_pieces, title=f"{title}\n{what}")

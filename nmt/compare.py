@@ -142,25 +142,55 @@ def load_runs(paths: Sequence[Path]) -> list[Run]:
     return runs
 
 
-def _data_summary(run: Run) -> str:
-    r = run.results
-    vocab = r.get("config", {}).get("data", {}).get("vocab", {})
-    vocab_text = ", ".join(f"{k}={v}" for k, v in vocab.items()) or "vocab unknown"
-    fingerprint = str(r.get("data_fingerprint", "none"))[:12]
-    pair = f"{r.get('src_lang')}-{r.get('tgt_lang')}"
-    return f"{run.path}: {r.get('data')} {pair}, {vocab_text}, fingerprint {fingerprint}"
+# config.data keys that choose batches, not data or tokenisation (not part of data_fingerprint)
+NOT_DATA = ("max_tokens", "eval_max_tokens", "max_len", "num_workers")
+
+
+def _flat(tree: object, prefix: str) -> dict[str, object]:
+    """A nested mapping as dotted keys, e.g. {"data.corpus.n_train": 20000}."""
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out: dict[str, object] = {}
+    for key, value in tree.items():
+        out.update(_flat(value, f"{prefix}.{key}"))
+    return out
+
+
+def differing_settings(runs: Sequence[Run]) -> list[str]:
+    """The ``config.data`` settings (vocab included) that differ between runs, as "key: a vs b".
+
+    Empty when the settings agree (the corpus files themselves changed between trainings).
+    """
+    flats = [_flat(r.results.get("config", {}).get("data", {}), "data") for r in runs]
+    keys = sorted(set().union(*flats))
+    lines = []
+    for key in keys:
+        if key.split(".")[1] in NOT_DATA:
+            continue
+        values = [flat.get(key, "(unset)") for flat in flats]
+        if len({json.dumps(v, sort_keys=True, default=str) for v in values}) > 1:
+            lines.append(f"{key}: {' vs '.join(str(v) for v in values)}")
+    return lines
 
 
 def check_comparable(runs: Sequence[Run]) -> None:
-    """Refuse runs trained on different data or tokenisation (their ``data_fingerprint`` differs)."""
+    """Refuse runs trained on different data or tokenisation (their ``data_fingerprint`` differs),
+    naming the settings that differ."""
     fingerprints = {r.results.get("data_fingerprint") for r in runs}
     if None in fingerprints:
         missing = [str(r.path) for r in runs if r.results.get("data_fingerprint") is None]
         raise CompareError(f"no data_fingerprint in results.json of {', '.join(missing)}; re-run nmt.train for it")
     if len(fingerprints) > 1:
-        details = "; ".join(_data_summary(r) for r in runs)
+        settings = differing_settings(runs)
+        prints = " vs ".join(str(r.results.get("data_fingerprint"))[:12] for r in runs)
+        what = (
+            "; ".join(settings)
+            if settings
+            else f"same data settings but different text (fingerprint {prints}): the corpus files changed"
+        )
         raise CompareError(
-            f"these runs differ in data or tokenisation, so their scores are not comparable: {details}. "
+            f"these runs differ in data or tokenisation, so their scores are not comparable: {what} "
+            f"(runs {', '.join(str(r.path) for r in runs)}). "
             "Train them with the same data config (e.g. python -m nmt.train -m model=rnn,transformer)"
         )
 
@@ -310,9 +340,10 @@ def compare(
         "heatmaps": bool(shown),
         "sentences_shown": shown,
     }
-    write_text_atomic(out_dir / "report.md", markdown_report(runs, decoding, meta))
+    report = markdown_report(runs, decoding, meta)
+    write_text_atomic(out_dir / "report.md", report)
     if html_too:
-        write_text_atomic(out_dir / "report.html", html_report(runs, decoding, meta))
+        write_text_atomic(out_dir / "report.html", html_report(report))
     summary = {
         "runs": [
             {

@@ -7,6 +7,8 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from markdown_it import MarkdownIt
+
 if TYPE_CHECKING:
     from nmt.compare import Run
 
@@ -33,21 +35,23 @@ def format_penalty(alpha: float) -> str:
     return text if "." in text or "e" in text else f"{alpha:.1f}"
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    return f"{seconds:.0f} s" if seconds < 300 else f"{seconds / 60:.1f} min"
+def durations(seconds: Sequence[float | None]) -> tuple[str, list[str]]:
+    """One unit for a whole column: (unit, cells); minutes when any value reaches 5 minutes, else seconds."""
+    minutes = any(s is not None and s >= 300 for s in seconds)
+    unit, scale, digits = ("min", 60.0, 1) if minutes else ("s", 1.0, 0)
+    return unit, ["—" if s is None else f"{s / scale:,.{digits}f}" for s in seconds]
 
 
 def table_rows(runs: Sequence[Run], decoding: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
-    """The comparison table: a header and one row per run."""
+    """The comparison table: a header and one row per run (units in the header, one per column)."""
+    time_unit, times = durations([run.results.get("train", {}).get("wall_time_s") for run in runs])
     header = [
-        "model", "parameters", "train time", "train tokens/s", "steps / epochs", "best val BLEU",
+        "model", "parameters", f"train time ({time_unit})", "train tokens/s", "steps / epochs", "best val BLEU",
         "test BLEU", "test BLEU (lc)", "test chrF", "tested weights", "greedy BLEU", "greedy sent/s",
         "beam sent/s",
     ]  # fmt: skip
     rows = []
-    for run in runs:
+    for run, time in zip(runs, times, strict=True):
         r, dec = run.results, decoding.get(run.label, {})
         train, test = r.get("train", {}), r.get("test", {})
         beam = test.get("decode", {})
@@ -55,7 +59,7 @@ def table_rows(runs: Sequence[Run], decoding: dict[str, dict]) -> tuple[list[str
         rows.append([
             run.label,
             _fmt(r.get("params")),
-            _duration(train.get("wall_time_s")),
+            time,
             _fmt(train.get("tokens_per_s"), 0),
             f"{_fmt(train.get('steps'))} / {_fmt(train.get('epochs_done', train.get('epochs')))}",
             _fmt(r.get("val", {}).get("bleu")),
@@ -155,26 +159,16 @@ def markdown_report(runs: Sequence[Run], decoding: dict[str, dict], meta: dict) 
     return "\n".join(lines)
 
 
-def html_report(runs: Sequence[Run], decoding: dict[str, dict], meta: dict) -> str:
-    header, rows = table_rows(runs, decoding)
-    esc = html.escape
-    table = "<table>\n<tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>\n"
-    table += "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>\n" for row in rows) + "</table>"
-    sigs = "".join(
-        f"<li>{esc(m)}: " + "; ".join(f"<code>{esc(s)}</code>" for s in ss) + "</li>"
-        for m, ss in signatures(r.results for r in runs).items()
-    )
-    runs_html = "".join(
-        f"<h3>{esc(r.label)}</h3><ul>" + "".join(f"<li>{esc(p)}</li>" for p in _provenance(r)) + "</ul>" for r in runs
-    )
-    first = runs[0].results
-    title = f"{' vs '.join(r.label for r in runs)}: {first.get('data')} {first.get('src_lang')}→{first.get('tgt_lang')}"
-    heat = '<img src="heatmaps.png" alt="attention heatmaps">' if meta.get("heatmaps") else ""
+def html_report(markdown: str) -> str:
+    """``report.md`` as a standalone HTML page, rendered by markdown-it (CommonMark + tables).
+
+    The page carries the same text as the Markdown: raw HTML in run labels or paths is escaped, not run.
+    """
+    renderer = MarkdownIt("commonmark", {"html": False}).enable("table")
+    title = next((line[2:] for line in markdown.splitlines() if line.startswith("# ")), "nmt.compare report")
     return (
-        f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{esc(title)}</title>"
+        f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         "<style>body{font-family:sans-serif;max-width:80em;margin:2em auto}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}img{max-width:100%}</style></head>\n"
-        f"<body><h1>{esc(title)}</h1>\n{table}\n<p>sacreBLEU signatures:</p><ul>{sigs}</ul>\n"
-        f'<img src="learning_curves.png" alt="learning curves">\n{heat}\n{runs_html}\n'
-        f"<p>Written by <code>{esc(meta['command'])}</code>.</p></body></html>\n"
+        "td,th{border:1px solid #ccc;padding:.3em .6em}img{max-width:100%}</style></head>\n"
+        f"<body>\n{renderer.render(markdown)}</body></html>\n"
     )

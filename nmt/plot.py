@@ -21,6 +21,7 @@ Files, with ``<stem>`` = ``<split>-<index>`` (+ ``-decoded`` in ``mode=decode``)
 * ``<stem>-cross-grid``: the Transformer's cross-attention, every layer x head plus the head average;
 * ``<stem>-cross-layer<l>-avg`` (and ``-head<k>`` with ``panels=all``): single Transformer panels;
 * ``<stem>-encoder-grid``, ``<stem>-decoder-grid``: self-attention, with ``self_attention=true``;
+* ``index.html`` (with ``split=``): one page with a thumbnail of every figure, each linked to its file;
 * ``alignment.md``, ``alignment.json``: the table of ``analysis=true`` (which draws no heatmaps).
 
 Decoded translations are re-run teacher-forced on their own tokens to read the attention: the model
@@ -31,11 +32,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from html import escape
 from pathlib import Path
+from urllib.parse import quote
 
 import hydra
 import numpy as np
+from hydra.utils import instantiate
 from matplotlib.figure import Figure
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
@@ -50,7 +54,11 @@ from nmt.figures import FORMATS, attention_grid, attention_heatmap, save_figure
 from nmt.outputs import output_dir
 from nmt.search import DecodeSettings
 
-WORD_NOTE = "words: attention summed over a source word's pieces,\naveraged over a target word's pieces"
+WORD_NOTES = {  # how to_words merged each kind: summed over a column word's pieces, averaged over a row word's
+    "cross": "words: attention summed over a source word's pieces,\naveraged over a target word's pieces",
+    "encoder": "words: attention summed over an attended source word's pieces,\naveraged over a source word's pieces",
+    "decoder": "words: attention summed over an earlier target word's pieces,\naveraged over a target word's pieces",
+}
 KIND_TITLES = {"cross": "cross-attention", "encoder": "encoder self-attention", "decoder": "decoder self-attention"}
 
 
@@ -83,26 +91,48 @@ def sentence_figures(
     head average (and per head with ``panels="all"``). ``gold`` (a Pharaoh line on the same target
     text) is outlined on word-level single panels.
     """
+    return dict(iter_figures(att, model, context, words, panels, self_attention, gold))
+
+
+def iter_figures(
+    att: SentenceAttention,
+    model: str,
+    context: str = "",
+    words: bool = False,
+    panels: str = "avg",
+    self_attention: bool = False,
+    gold: str | None = None,
+    reuse: bool = False,
+) -> Iterator[tuple[str, Figure]]:
+    """``sentence_figures`` one figure at a time. With ``reuse``, the single panels of a sentence are one
+    figure redrawn in place (same labels, so the layout of the first saved one fits them all): save
+    each figure before asking for the next."""
     if panels not in ("avg", "all"):
         raise ConfigError(f"panels={panels!r}: use panels=avg (a panel per layer average) or panels=all")
     suffix = f"\n{context}" if context else ""
-    note = WORD_NOTE if words else None
-    figures: dict[str, Figure] = {}
     for kind, weights, cols, rows in _views(att, self_attention):
         if words:
             weights, cols, rows = to_words(weights, cols, rows)
+        note = WORD_NOTES[kind] if words else None
         links = sorted(parse_pharaoh(gold)[1]) if gold and words and kind == "cross" else []
         if is_bahdanau(att):
-            title = f"{model} · Bahdanau α (layer 1, head 1){suffix}"
-            figures[kind] = attention_heatmap(weights[0, 0], cols, rows, title=title, note=note, links=links)
+            title = f"{model} · {att.cross_name}{suffix}"
+            yield kind, attention_heatmap(weights[0, 0], cols, rows, title=title, note=note, links=links)
             continue
-        title = f"{model} · {KIND_TITLES[kind]}{suffix}"
-        figures[f"{kind}-grid"] = attention_grid(weights, cols, rows, title=title, note=note)
-        if kind == "cross":
-            for name, (panel, what) in _single_panels(weights, panels).items():
-                title = f"{model} · {what}{suffix}"
-                figures[name] = attention_heatmap(panel, cols, rows, title=title, note=note, links=links)
-    return figures
+        title = f"{model} · {att.cross_name if kind == 'cross' else KIND_TITLES[kind]}{suffix}"
+        yield f"{kind}-grid", attention_grid(weights, cols, rows, title=title, note=note)
+        if kind != "cross":
+            continue
+        single: Figure | None = None
+        for name, (panel, what) in _single_panels(weights, panels).items():
+            title = f"{model} · {what}{suffix}"
+            if single is None or not reuse:
+                single = attention_heatmap(panel, cols, rows, title=title, note=note, links=links)
+            else:  # keep the positions the first save computed; only the colours and the title change
+                single.set_layout_engine("none")
+                single.axes[0].get_images()[0].set_data(panel)
+                single.axes[0].set_title(title, fontsize=10)
+            yield name, single
 
 
 def _single_panels(weights: np.ndarray, panels: str) -> dict[str, tuple[np.ndarray, str]]:
@@ -159,12 +189,12 @@ def _slug(text: str) -> str:
 
 def _split_data(cfg: DictConfig, run: LoadedRun) -> tuple[list[str], list[str], list[str] | None]:
     """Sources, references and gold Pharaoh lines (``align=`` file first, else the corpus's) of ``cfg.split``."""
-    from nmt.train import build_datamodule  # a command importing a command: build_datamodule belongs in nmt.data
-
-    dm = build_datamodule(run.config)
-    if cfg.split not in dm.split_names:
-        raise ConfigError(f"split={cfg.split!r} is not in the run's data; choose one of {dm.split_names}")
-    sources, references, gold = dm.sources(cfg.split), dm.references(cfg.split), dm.alignments(cfg.split)
+    # the corpus alone (load_run checked the run's config): no DataModule, no import of nmt.train (seconds)
+    corpus = instantiate(run.config.data.corpus, _partial_=True)()
+    if cfg.split not in corpus.splits:
+        raise ConfigError(f"split={cfg.split!r} is not in the run's data; choose one of {list(corpus.splits)}")
+    split = corpus.splits[cfg.split]
+    sources, references, gold = list(split.src), list(split.tgt), split.alignments
     if cfg.align is not None:
         path = Path(cfg.align).expanduser()
         gold = path.read_text(encoding="utf-8").splitlines()
@@ -220,12 +250,54 @@ def draw(cfg: DictConfig, run: LoadedRun, label: str, output: Path) -> list[Path
     if cfg.self_attention and is_bahdanau(jobs[0][2]):
         print(f"note: {label} has no self-attention; self_attention=true draws its Bahdanau α only")
     written: list[Path] = []
+    rows: list[tuple[str, list[Path]]] = []
     bar = tqdm(jobs, desc=f"heatmaps {label}", unit="sentence", disable=True if len(jobs) < 5 else None)  # None: tty
     for stem, context, att, gold in bar:
-        figures = sentence_figures(att, label, context, cfg.words, cfg.panels, cfg.self_attention, gold)
-        for name, fig in figures.items():
-            written += save_figure(fig, output / f"{stem}-{name}", tuple(cfg.formats), dpi=cfg.dpi)
+        files: list[Path] = []
+        figures = iter_figures(att, label, context, cfg.words, cfg.panels, cfg.self_attention, gold, reuse=True)
+        for name, fig in figures:
+            files += save_figure(fig, output / f"{stem}-{name}", tuple(cfg.formats), dpi=cfg.dpi)
+        rows.append((context, files))
+        written += files
+    if cfg.split is not None:
+        written.append(write_index(output / "index.html", f"{label} · {cfg.split} split", rows))
     return written
+
+
+def _figure_cell(stem: str, versions: Sequence[Path]) -> str:
+    """One figure of the index: its thumbnail (png, else svg; none for pdf only) and a link per format."""
+    shown = next((f for f in versions if f.suffix in (".png", ".svg")), None)
+    links = " ".join(f'<a href="{quote(f.name)}">{f.suffix[1:]}</a>' for f in versions)
+    thumb = ""
+    if shown is not None:
+        src = quote(shown.name)
+        thumb = f'<a href="{src}"><img src="{src}" alt="{escape(stem)}" loading="lazy"></a>'
+    return f"<figure>{thumb}<figcaption>{escape(stem)} {links}</figcaption></figure>"
+
+
+def write_index(path: Path, title: str, rows: Sequence[tuple[str, Sequence[Path]]]) -> Path:
+    """One HTML page over a folder of heatmaps: a row per sentence, a thumbnail per figure, each linked to its file.
+
+    Thumbnails show the png (else the svg); other formats are linked beside them. Links are relative, so
+    the folder can be moved or published as is.
+    """
+    parts = []
+    for caption, files in rows:
+        by_figure: dict[str, list[Path]] = {}
+        for f in files:
+            by_figure.setdefault(f.stem, []).append(f)
+        cells = [_figure_cell(stem, versions) for stem, versions in by_figure.items()]
+        parts.append(f"<section><h2>{escape(caption)}</h2>{''.join(cells)}</section>")
+    page = (
+        f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{escape(title)}</title><style>"
+        "body{font-family:sans-serif;margin:1em}h2{font-size:1em;margin:.8em 0 .2em}figure{display:inline-block;"
+        "margin:0 .5em .5em 0;vertical-align:top}img{height:180px;border:1px solid #ccc}"
+        "figcaption{font-size:.8em}</style></head>\n"
+        f"<body><h1>{escape(title)}</h1>\n" + "\n".join(parts) + "\n</body></html>\n"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
 
 
 def analyse(cfg: DictConfig, runs: list[LoadedRun], labels: list[str], output: Path) -> list[Path]:

@@ -277,7 +277,7 @@ class _AppendingWriter(_ExperimentWriter):
         with path.open(newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
             header = list(reader.fieldnames or [])
-            rows = [r for r in reader if r.get("step") and int(float(r["step"])) < self._resume_step]
+            rows = [r for r in reader if r.get("step") and int(float(r["step"])) <= self._resume_step]
         self.metrics_keys = header
         write_text_atomic(path, _csv_text(header, rows))
 
@@ -298,15 +298,24 @@ def _csv_text(header: list[str], rows: list[dict[str, Any]]) -> str:
 class AppendingCSVLogger(CSVLogger):
     """``<save_dir>/metrics.csv``, flushed at every log call; continued (not replaced) on resume.
 
+    Its ``step`` column counts optimiser updates done, like ``trainer.global_step`` and the
+    checkpoint names (``epoch002-step000864.ckpt``): the validation after update 864 is logged at
+    step 864, and a batch's loss and learning rate at the number of its update. Lightning passes
+    the 0-based index of the batch being trained (one less), which ``log_metrics`` shifts by one.
+
     Args:
         save_dir: the run folder.
-        resume_step: the global step of the checkpoint a resumed run starts from: rows logged at
-            or after it are dropped (the resumed run logs them again); None for a fresh run.
+        resume_step: the global step of the checkpoint a resumed run starts from: rows logged
+            after it are dropped (the resumed run logs them again); None for a fresh run.
     """
 
     def __init__(self, save_dir: str | Path, resume_step: int | None = None) -> None:
         super().__init__(save_dir=str(save_dir), name="", version="", flush_logs_every_n_steps=1)
         self.resume_step = resume_step
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        """Log ``metrics`` at ``step + 1`` updates (see the class docstring)."""
+        super().log_metrics(metrics, None if step is None else step + 1)
 
     @property
     @rank_zero_experiment

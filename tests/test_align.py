@@ -244,7 +244,7 @@ def test_analysis_rejects_mismatched_shapes_and_out_of_range_gold() -> None:
         analyse_attention([AlignedSentence(good.attention[0], SRC, TGT, "0-0")], model="m")
 
 
-def test_table_is_sorted_and_marks_the_best_row_of_each_model() -> None:
+def test_table_is_sorted_and_marks_one_best_row() -> None:
     rows = analyse_attention(_sentences(), model="transformer") + [
         {"model": "rnn", "layer": 1, "head": 1, "aer": 0.4, "entropy": 1.0}
     ]
@@ -253,8 +253,10 @@ def test_table_is_sorted_and_marks_the_best_row_of_each_model() -> None:
     assert len(body) == len(rows)
     aers = [float(line.split("|")[4]) for line in body]
     assert aers == sorted(aers)
-    best = [line for line in body if "**best**" in line]
-    assert len(best) == 2 and "| rnn |" in best[1] and float(best[0].split("|")[4]) == 0.0
+    best = [line for line in body if "best" in line.split("|")[6]]
+    assert len(best) == 1 and "| transformer |" in best[0] and float(best[0].split("|")[4]) == 0.0
+    assert [line for line in body if "lowest of rnn" in line] == [line for line in body if "| rnn |" in line]
     payload = table_json(rows)
-    assert payload["best"]["rnn"]["aer"] == 0.4 and payload["best"]["transformer"]["aer"] == 0.0
+    assert payload["best"]["model"] == "transformer" and payload["best"]["aer"] == 0.0
+    assert payload["best_per_model"]["rnn"]["aer"] == 0.4 and payload["best_per_model"]["transformer"]["aer"] == 0.0
     assert json.loads(json.dumps(payload))["rows"][0]["aer"] == 0.0

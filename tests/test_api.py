@@ -73,6 +73,17 @@ def test_attention_matches_the_pieces(translator):
         assert torch.allclose(r.attention.sum(-1), torch.ones(L, h, T), atol=1e-5)
 
 
+def test_translation_repr_is_one_short_line(translator):
+    (hyp,) = translator.translate([SENTENCES[0]], return_attention=True)
+    text = repr(hyp)
+    assert "\n" not in text and len(text) < 300 and "tensor" not in text
+    assert repr(hyp.text) in text and f"score={hyp.score:.3f}" in text
+    assert f"src_pieces={len(hyp.src_pieces)}" in text and f"tgt_pieces={len(hyp.tgt_pieces)}" in text
+    assert "attention=(" + ", ".join(str(n) for n in hyp.attention.shape) + ")" in text
+    blank = translator.translate([""], return_attention=True)[0]
+    assert "attention=None" in repr(blank) and "src_pieces=0" in repr(blank)
+
+
 def test_n_best_lists_are_sorted_and_start_with_the_one_best(translator):
     best = translator.translate(SENTENCES, beam_size=4)
     nbest = translator.translate(SENTENCES, beam_size=4, n_best=3)

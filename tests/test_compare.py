@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html as html_lib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -12,6 +14,7 @@ import pytest
 from conftest import tiny_overrides
 
 from nmt.compare import CompareError, compare, main
+from nmt.comparison_report import durations
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -19,6 +22,28 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 def _is_png(path: Path) -> bool:
     return path.is_file() and path.read_bytes()[:8] == PNG and path.stat().st_size > 5000
+
+
+def _words(page: str) -> list[str]:
+    """The visible words of an HTML page's body (image alt texts included)."""
+    body = page.split("<body>", 1)[1]
+    body = re.sub(r'<img src="[^"]*" alt="([^"]*)"[^>]*>', r" \1 ", body)
+    body = re.sub(r"</?(code|strong|em)>", "", body)  # inline: part of the word around it
+    return html_lib.unescape(re.sub(r"<[^>]+>", " ", body)).split()
+
+
+def _markdown_words(text: str) -> list[str]:
+    """The words a reader sees in Markdown: no table rules, pipes, emphasis, backticks, heading or list marks."""
+    text = re.sub(r"^\|(---\|)+$", " ", text, flags=re.M)
+    text = re.sub(r"!\[([^\]]*)\]\([^)]*\)", r" \1 ", text)
+    text = re.sub(r"^(#+|-) ", " ", text, flags=re.M)
+    text = "\n".join(line.replace("|", " ") if line.startswith("|") else line for line in text.splitlines())
+    return text.replace("**", "").replace("`", "").split()
+
+
+def test_durations_share_one_unit_per_column():
+    assert durations([293.0, 560.0, None]) == ("min", ["4.9", "9.3", "—"])
+    assert durations([12.4, 290.0]) == ("s", ["12", "290"])
 
 
 def test_report_of_two_models(transformer_run, rnn_run, tmp_path):
@@ -40,6 +65,9 @@ def test_report_of_two_models(transformer_run, rnn_run, tmp_path):
         assert decoding["greedy"]["sentences"] == decoding["beam"]["sentences"] == 24
         assert decoding["greedy"]["sentences_per_s"] > 0
     assert "![attention heatmaps](heatmaps.png)" in report and "sentences 0, 3 of the test split" in report
+    assert _words(html) == _markdown_words(report)
+    assert "<h2>Runs</h2>" in html and "<code>" in html and "`" not in html
+    assert '<img src="heatmaps.png" alt="attention heatmaps"' in html
     curves = {r["label"]: r["curve"] for r in summary["runs"]}
     assert len(curves["transformer"]) == 40 and len(curves["rnn"]) == 20  # one point per validation
     assert all(wall is not None for _, wall, _ in curves["rnn"])
@@ -54,7 +82,25 @@ def test_runs_on_different_data_are_refused(transformer_run, rnn_run, tmp_path):
     with pytest.raises(CompareError, match="differ in data or tokenisation") as err:
         compare([transformer_run, other], out=tmp_path / "report", decode=False, sentences=[])
     assert str(other) in str(err.value) and "000000000000" in str(err.value)
+    assert "corpus files changed" in str(err.value)
     assert not (tmp_path / "report" / "report.md").exists()
+
+
+def test_refusal_names_the_differing_settings(transformer_run, rnn_run, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(rnn_run, other)
+    results = json.loads((other / "results.json").read_text())
+    size = results["config"]["data"]["vocab"]["size"]
+    results["config"]["data"]["vocab"]["size"] = size + 7
+    results["config"]["data"]["corpus"]["n_train"] = 3000  # a setting the other run does not have
+    results["config"]["data"]["max_tokens"] = 5  # a batching choice, not data: not named
+    results["data_fingerprint"] = "0" * 64
+    (other / "results.json").write_text(json.dumps(results))
+    with pytest.raises(CompareError) as err:
+        compare([transformer_run, other], out=tmp_path / "report", decode=False, sentences=[])
+    message = str(err.value)
+    assert f"data.vocab.size: {size} vs {size + 7}" in message and "data.corpus.n_train: (unset) vs 3000" in message
+    assert "max_tokens" not in message and "\n" not in message
 
 
 def test_folder_errors_are_one_line(transformer_run, tmp_path, capsys):

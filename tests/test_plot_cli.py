@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -82,7 +83,12 @@ def test_first_n_sentences_of_a_split(fixture, mode, request, tmp_path):
     cfg = compose_plot(f"run={run_dir}", "split=test", "n=2", f"mode={mode}", f"output={tmp_path}", "decode=greedy")
     tag = "-decoded" if mode == "decode" else ""
     model = fixture.removesuffix("_run")
-    assert _names(plot(cfg)) == _cross_names(f"test-000{tag}", model) | _cross_names(f"test-001{tag}", model)
+    figures = _cross_names(f"test-000{tag}", model) | _cross_names(f"test-001{tag}", model)
+    assert _names(plot(cfg)) == figures | {"index.html"}
+    index = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert set(re.findall(r'<img src="([^"]+)"', index)) == figures  # a thumbnail per figure
+    assert set(re.findall(r'<a href="([^"]+)"', index)) == figures  # each linked to its file
+    assert "test #1 · " in index
 
 
 @pytest.mark.parametrize("fixture", RUNS)
@@ -91,7 +97,7 @@ def test_words_and_self_attention_files(fixture, request, tmp_path, capsys):
     cfg = compose_plot(f"run={run_dir}", "split=val", "n=1", "words=true", "self_attention=true", f"output={tmp_path}")
     names = _names(plot(cfg))
     model = fixture.removesuffix("_run")
-    expected = _cross_names("val-000", model)
+    expected = _cross_names("val-000", model) | {"index.html"}
     if model == "transformer":
         expected |= {"val-000-encoder-grid.png", "val-000-decoder-grid.png"}
     else:
@@ -171,6 +177,31 @@ def test_decoder_self_attention_shows_the_causal_triangle(transformer_run):
     assert _ticks(panels[0], "y") == att.tgt_pieces
 
 
+def test_reused_single_panels_match_fresh_ones(transformer_run, tmp_path):
+    from matplotlib.image import imread
+
+    from nmt.figures import save_figure
+    from nmt.plot import iter_figures
+
+    _, _, _, _, att = _first_pair(transformer_run)
+    fresh = sentence_figures(att, "transformer", "ctx")
+    for name, fig in iter_figures(att, "transformer", "ctx", reuse=True):
+        (reused,) = save_figure(fig, tmp_path / f"reused-{name}", dpi=40)
+        (drawn,) = save_figure(fresh[name], tmp_path / f"fresh-{name}", dpi=40)
+        np.testing.assert_array_equal(imread(reused), imread(drawn), err_msg=name)
+
+
+def test_titles_and_word_notes_fit_the_model(rnn_run, transformer_run):
+    _, _, _, _, rnn = _first_pair(rnn_run)
+    title = sentence_figures(rnn, "rnn", "ctx")["cross"].axes[0].get_title()
+    assert title.startswith("rnn · Bahdanau α") and "layer" not in title and "head" not in title
+    _, _, _, _, att = _first_pair(transformer_run)
+    figures = sentence_figures(att, "transformer", words=True, self_attention=True)
+    notes = {kind: figures[f"{kind}-grid"].get_supxlabel() for kind in ("cross", "encoder", "decoder")}
+    assert "source word" in notes["cross"] and "target word" in notes["cross"]
+    assert "target" not in notes["encoder"] and "source" not in notes["decoder"]
+
+
 # --------------------------------------------------------------------------- the alignment table
 
 
@@ -187,7 +218,7 @@ def test_analysis_has_one_row_per_layer_and_head(fixture, request, tmp_path, cap
         expected |= {(k, "avg") for k in range(1, layers + 1)}
     assert {(r["layer"], r["head"]) for r in table["rows"]} == expected and len(table["rows"]) == len(expected)
     assert all(0.0 <= r["aer"] <= 1.0 and r["entropy"] >= 0.0 for r in table["rows"])
-    assert table["best"][model] == min(table["rows"], key=lambda r: (r["aer"], r["entropy"]))
+    assert table["best"] == table["best_per_model"][model] == min(table["rows"], key=lambda r: (r["aer"], r["entropy"]))
     assert table["runs"][model]["sentences"] == 24
     printed = capsys.readouterr().out
     assert "| model | layer | head |" in printed and printed.count("**best**") == 1
@@ -198,8 +229,10 @@ def test_analysis_of_several_runs(transformer_run, rnn_run, tmp_path):
     cfg = compose_plot(f"runs=[{transformer_run},{rnn_run}]", "split=test", "analysis=true", f"output={tmp_path}")
     plot(cfg)
     table = json.loads((tmp_path / "alignment.json").read_text())
-    assert len(table["rows"]) == 2 * (4 + 1) + 1 and set(table["best"]) == {"transformer", "rnn"}
-    assert (tmp_path / "alignment.md").read_text().count("**best**") == 2
+    assert len(table["rows"]) == 2 * (4 + 1) + 1 and set(table["best_per_model"]) == {"transformer", "rnn"}
+    assert table["best"] == min(table["rows"], key=lambda r: (r["aer"], r["entropy"]))
+    text = (tmp_path / "alignment.md").read_text()
+    assert text.count("**best**") == 1 and text.count("lowest of ") == 1
 
 
 def _without_gold(run_dir: Path, tmp_path: Path) -> Path:

@@ -94,3 +94,19 @@ def test_a_folder_with_checkpoints_of_another_run_is_refused_before_training(tra
     with pytest.raises(ValueError, match=r"checkpoints: holds \d+ checkpoint\(s\) of an earlier run"):
         train(compose_train([]), run_dir)  # fails before the data is even read
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == before
+
+
+def test_metrics_steps_match_checkpoint_names(rnn_run):
+    import csv
+    import re
+
+    rows = list(csv.DictReader((rnn_run / "metrics.csv").open()))
+    val_steps = {int(r["step"]) for r in rows if r.get("val/bleu")}
+    results = json.loads((rnn_run / "results.json").read_text())
+    assert max(val_steps) == results["train"]["steps"]  # the last validation is after the last update
+    named = {
+        int(m.group(1)) for p in (rnn_run / "checkpoints").glob("*.ckpt") if (m := re.search(r"step(\d+)", p.name))
+    }
+    assert named and named <= val_steps  # a checkpoint saved at a validation has that validation's step
+    first_loss = min(int(r["step"]) for r in rows if r.get("train/loss"))
+    assert first_loss == 5  # log_every_n_steps=5: the loss of the 5th update

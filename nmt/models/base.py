@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from torch import Tensor, nn
 
@@ -80,7 +80,12 @@ class Attention:
 
 
 class Seq2Seq(nn.Module, ABC):
-    """An encoder-decoder over piece ids with the special ids it was built with."""
+    """An encoder-decoder over piece ids with the special ids it was built with.
+
+    ``cross_attention_name`` is what figure titles call the model's cross-attention.
+    """
+
+    cross_attention_name: ClassVar[str] = "cross-attention"
 
     def __init__(self, pad_id: int, bos_id: int, eos_id: int) -> None:
         super().__init__()

@@ -12,6 +12,7 @@ W_s the initial-state bridge, W_a/U_a/v_a the alignment model, U_o/V_o/C_o/W_o t
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -91,6 +92,8 @@ class Bahdanau(Seq2Seq):
         share_src_tgt_embeddings: one embedding matrix for both sides (needs ``shared_vocab``).
         out_dim: l, the output layer's size after maxout; defaults to ``emb_dim`` (as tying needs).
     """
+
+    cross_attention_name: ClassVar[str] = "Bahdanau α"
 
     def __init__(
         self,
