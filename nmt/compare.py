@@ -30,7 +30,7 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -39,38 +39,19 @@ from matplotlib.figure import Figure
 from omegaconf import OmegaConf
 
 from nmt.api import Translator
-from nmt.atomic import write_text_atomic
+from nmt.atomic import write_json_atomic, write_text_atomic
 from nmt.attention_maps import teacher_forced
 from nmt.checkpoint import LoadedRun, load_run, unfinished_reason
 from nmt.cli import ArgumentParser
-from nmt.comparison_report import PROVENANCE_DIRS, PROVENANCE_FILES, html_report, markdown_report
+from nmt.comparison_report import PROVENANCE_DIRS, PROVENANCE_FILES, Run, html_report, markdown_report
 from nmt.errors import CompareError, one_line_errors
-from nmt.evaluate import decode_timing, load_eval_set, write_json
+from nmt.evaluation import decode_timing, load_eval_set
 from nmt.figures import attention_heatmap, learning_curves, save_figure
 from nmt.metrics import score_texts
 from nmt.safe_load import load_run_config
 from nmt.search import DecodeSettings
 
 # --------------------------------------------------------------------------- finding and checking runs
-
-
-@dataclass
-class Run:
-    """One finished run folder: its ``results.json`` and its validation curve from ``metrics.csv``."""
-
-    path: Path
-    results: dict
-    label: str = ""
-    # (step, wall seconds or None, val BLEU) after each validation, in training order.
-    curve: list[tuple[int, float | None, float]] = field(default_factory=list)
-    # nmt.length_penalty's eval/length_penalty.json, when the run has one.
-    length_penalty: dict | None = None
-    # Where --copy-runs put the run's provenance, relative to the report folder.
-    copy: str | None = None
-
-    @property
-    def model(self) -> str:
-        return str(self.results.get("model", self.path.name))
 
 
 def find_runs(paths: Sequence[str | Path]) -> list[Path]:
@@ -360,7 +341,7 @@ def compare(
         "meta": meta,
         "out": str(out_dir),
     }
-    write_json(out_dir / "comparison.json", summary)
+    write_json_atomic(out_dir / "comparison.json", summary)
     return summary
 
 

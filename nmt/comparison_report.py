@@ -5,12 +5,30 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from markdown_it import MarkdownIt
 
-if TYPE_CHECKING:
-    from nmt.compare import Run
+
+@dataclass
+class Run:
+    """One finished run folder: its ``results.json`` and its validation curve from ``metrics.csv``."""
+
+    path: Path
+    results: dict
+    label: str = ""
+    # (step, wall seconds or None, val BLEU) after each validation, in training order.
+    curve: list[tuple[int, float | None, float]] = field(default_factory=list)
+    # nmt.length_penalty's eval/length_penalty.json, when the run has one.
+    length_penalty: dict | None = None
+    # Where --copy-runs put the run's provenance, relative to the report folder.
+    copy: str | None = None
+
+    @property
+    def model(self) -> str:
+        return str(self.results.get("model", self.path.name))
 
 
 def _fmt(x: Any, digits: int = 2) -> str:

@@ -13,10 +13,13 @@ import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_only
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
@@ -236,3 +239,17 @@ class TranslationDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self.dataloader("test")
+
+
+def build_datamodule(cfg: DictConfig) -> TranslationDataModule:
+    """The shared DataModule for ``cfg.data`` (corpus, SentencePiece, token-bucket batches)."""
+    return TranslationDataModule(
+        corpus=instantiate(cfg.data.corpus, _partial_=True),
+        vocab=OmegaConf.to_container(cfg.data.vocab, resolve=True),
+        cache_dir=str(Path(cfg.cache_dir).expanduser()),
+        max_tokens=cfg.data.max_tokens,
+        max_len=cfg.data.max_len,
+        eval_max_tokens=cfg.data.get("eval_max_tokens"),
+        num_workers=cfg.data.get("num_workers", 0),
+        seed=cfg.seed,
+    )

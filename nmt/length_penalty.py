@@ -25,9 +25,10 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from nmt.atomic import write_json_atomic
 from nmt.cli import prepare_argv
 from nmt.errors import ConfigError, one_line_errors
-from nmt.evaluate import evaluate, summary, write_json
+from nmt.evaluation import evaluate, summary
 from nmt.outputs import output_dir
 
 METRICS = ("bleu", "bleu_lc", "chrf")
@@ -99,7 +100,7 @@ def tune_length_penalty(cfg: DictConfig) -> dict:
     }
     base = output_dir(final["run_dir"], bool(cfg.get("save")))
     out = Path(cfg.output) if cfg.get("output") else base / "eval" / "length_penalty.json"
-    write_json(out, result)
+    write_json_atomic(out, result)
     result["output"] = str(out)
     return result
 

@@ -40,9 +40,9 @@ from nmt.checkpoint import (
 )
 from nmt.cli import prepare_argv
 from nmt.config_checks import check_config, decode_settings
-from nmt.data import TranslationDataModule
+from nmt.data import TranslationDataModule, build_datamodule
 from nmt.errors import ConfigError, NmtError
-from nmt.evaluate import score_hypotheses
+from nmt.evaluation import score_hypotheses
 from nmt.models.base import Seq2Seq
 from nmt.module import NonFiniteLossError, Seq2SeqModule
 from nmt.quiet import LineProgress, on_terminal, quiet_lightning
@@ -64,20 +64,6 @@ log = logging.getLogger(__name__)
 # hydra.run.dir and hydra.output_subdir in conf/train.yaml: a resumed run writes into its own folder.
 OmegaConf.register_new_resolver("nmt_run_dir", run_dir_for, replace=True)
 OmegaConf.register_new_resolver("nmt_hydra_subdir", hydra_subdir_for, replace=True)
-
-
-def build_datamodule(cfg: DictConfig) -> TranslationDataModule:
-    """The shared DataModule for ``cfg.data`` (corpus, SentencePiece, token-bucket batches)."""
-    return TranslationDataModule(
-        corpus=instantiate(cfg.data.corpus, _partial_=True),
-        vocab=OmegaConf.to_container(cfg.data.vocab, resolve=True),
-        cache_dir=str(Path(cfg.cache_dir).expanduser()),
-        max_tokens=cfg.data.max_tokens,
-        max_len=cfg.data.max_len,
-        eval_max_tokens=cfg.data.get("eval_max_tokens"),
-        num_workers=cfg.data.get("num_workers", 0),
-        seed=cfg.seed,
-    )
 
 
 class RunCallbacks(SimpleNamespace):

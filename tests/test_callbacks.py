@@ -16,8 +16,8 @@ from pytorch_lightning.loggers import TensorBoardLogger
 import nmt.callbacks
 from nmt.callbacks import AttentionHeatmaps
 from nmt.checkpoint import load_run
+from nmt.data import build_datamodule
 from nmt.module import Seq2SeqModule
-from nmt.train import build_datamodule
 
 
 def _datamodule(run_dir: Path):

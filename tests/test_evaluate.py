@@ -17,7 +17,7 @@ from hydra import compose, initialize_config_dir
 
 from nmt.checkpoint import CheckpointError, average_checkpoints, build_model, load_run, load_weights, select_checkpoints
 from nmt.corpora.base import CorpusError
-from nmt.evaluate import decode_tag, evaluate
+from nmt.evaluation import decode_tag, evaluate
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 

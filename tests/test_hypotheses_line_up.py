@@ -13,9 +13,9 @@ from hydra import compose, initialize_config_dir
 import nmt
 import nmt.translate
 from nmt.checkpoint import load_run
-from nmt.evaluate import evaluate, score_hypotheses
+from nmt.data import build_datamodule
+from nmt.evaluation import evaluate, score_hypotheses
 from nmt.search import DecodeSettings
-from nmt.train import build_datamodule
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from nmt.evaluate import evaluate
+from nmt.evaluation import evaluate
 from nmt.length_penalty import tune_length_penalty
 
 CONF = Path(__file__).resolve().parents[1] / "conf"

@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 
 import nmt
 from nmt.compare import compare
-from nmt.evaluate import evaluate
+from nmt.evaluation import evaluate
 from nmt.explorer_models import ExplorerModel, Limits
 from nmt.length_penalty import tune_length_penalty
 from nmt.plot import plot

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from nmt.api import translate_batches
 from nmt.checkpoint import LoadedRun
 from nmt.data import Collate, PairDataset
-from nmt.evaluate import load_eval_set
+from nmt.evaluation import load_eval_set
 from nmt.models.base import Seq2Seq
 from nmt.sampler import TokenBucketSampler
 from nmt.search import DecodeSettings

@@ -10,15 +10,15 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from nmt.atomic import write_json_atomic
 from nmt.bench.config import DataChoice, choose_data, effective_config, train_config
 from nmt.bench.decoding import TestSet, decoding_report, run_test_set
 from nmt.bench.report import check_targets
 from nmt.bench.training import run_training, training_report
 from nmt.checkpoint import LoadedRun, build_model, load_run
+from nmt.data import build_datamodule
 from nmt.errors import ConfigError
-from nmt.evaluate import write_json
 from nmt.flops import OtherLoad, PeakRate, machine_info, peak_matmul_gflops, peak_rss_mb, reset_peak_rss
-from nmt.train import build_datamodule
 
 
 def bench_model(name: str, cfg: DictConfig, data: DataChoice, run: LoadedRun | None) -> dict:
@@ -107,6 +107,6 @@ def _bench(cfg: DictConfig) -> dict:
             model["train"]["mfu"] = round(model["train"]["achieved_gflops"] / best.gflops, 4)
     report["targets"] = check_targets(report["models"])
     report["config"] = OmegaConf.to_container(cfg, resolve=True)
-    write_json(output, report)
+    write_json_atomic(output, report)
     report["output"] = str(output)
     return report
