@@ -11,6 +11,8 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 
+from nmt.anytime import anytime_table
+
 
 @dataclass
 class Run:
@@ -162,6 +164,7 @@ def markdown_report(runs: Sequence[Run], decoding: dict[str, dict], meta: dict) 
         warn = " **(differ: these scores are not comparable)**" if len(sigs) > 1 else ""
         lines.append(f"- {metric}: " + "; ".join(f"`{s}`" for s in sigs) + warn)
     lines += ["", "![learning curves](learning_curves.png)", ""]
+    lines += _anytime_lines(runs)
     if meta.get("heatmaps"):
         lines += [
             "Attention on the same test sentences, teacher-forced on the reference "
@@ -175,6 +178,23 @@ def markdown_report(runs: Sequence[Run], decoding: dict[str, dict], meta: dict) 
         lines += [f"**{run.label}**", "", *(f"- {p}" for p in _provenance(run)), ""]
     lines += [f"Written by `{meta['command']}`.", ""]
     return "\n".join(lines)
+
+
+def _anytime_lines(runs: Sequence[Run]) -> list[str]:
+    """The table of the best val BLEU each run had reached by a given training time (nmt.anytime)."""
+    table = anytime_table({run.label: run.curve for run in runs})
+    if table is None:
+        return []
+    header, rows = table
+    return [
+        "Best val BLEU reached by a given training wall time (validation included), read from each run's "
+        "`metrics.csv`: what a shorter budget would have given.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+        *("| " + " | ".join(row) + " |" for row in rows),
+        "",
+    ]
 
 
 def html_report(markdown: str) -> str:
