@@ -45,7 +45,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from nmt.align import AlignedSentence, analyse_attention, parse_pharaoh, table_json, table_markdown
-from nmt.attention_maps import SentenceAttention, is_bahdanau, teacher_forced, to_words, translate_ids
+from nmt.attention_maps import SentenceAttention, teacher_forced, to_words, translate_ids
 from nmt.checkpoint import LoadedRun, load_run
 from nmt.cli import prepare_argv, read_sentences
 from nmt.corpora.base import CorpusError
@@ -115,7 +115,7 @@ def iter_figures(
             weights, cols, rows = to_words(weights, cols, rows)
         note = WORD_NOTES[kind] if words else None
         links = sorted(parse_pharaoh(gold)[1]) if gold and words and kind == "cross" else []
-        if is_bahdanau(att):
+        if att.layout.single_map:
             title = f"{model} · {att.cross_name}{suffix}"
             yield kind, attention_heatmap(weights[0, 0], cols, rows, title=title, note=note, links=links)
             continue
@@ -222,7 +222,7 @@ def _given_sentences(cfg: DictConfig, run: LoadedRun, settings: DecodeSettings) 
     stems = [f"{_slug(s)}-forced" if forced else _slug(s) for s in sources]
     stems = [s if stems.count(s) == 1 else f"{s}-{k}" for k, s in enumerate(stems)]
     # self-attention is always kept: it tells the RNN from a one-layer, one-head Transformer
-    atts = teacher_forced(run.model, run.vocab, sources, targets, cfg.batch_size)
+    atts = teacher_forced(run.model, run.vocab, sources, targets, int(cfg.max_tokens))
     return [(stem, context, att, None) for stem, att in zip(stems, atts, strict=True)]
 
 
@@ -236,7 +236,7 @@ def _split_sentences(cfg: DictConfig, run: LoadedRun, settings: DecodeSettings) 
         context, tag = f"own translation ({settings.strategy})", "-decoded"
     else:
         targets, context, tag = run.vocab.encode_tgt(references), "teacher-forced on the reference", ""
-    atts = teacher_forced(run.model, run.vocab, sources, targets, cfg.batch_size)
+    atts = teacher_forced(run.model, run.vocab, sources, targets, int(cfg.max_tokens))
     return [
         (f"{cfg.split}-{k:03d}{tag}", f"{cfg.split} #{k} · {context}", att, g)
         for k, (att, g) in enumerate(zip(atts, gold, strict=True))
@@ -247,8 +247,8 @@ def draw(cfg: DictConfig, run: LoadedRun, label: str, output: Path) -> list[Path
     """Draw and save the heatmaps of one run; returns the files written."""
     settings = DecodeSettings(**OmegaConf.to_container(cfg.get("decode") or run.config.decode, resolve=True))
     jobs = _given_sentences(cfg, run, settings) if cfg.src is not None else _split_sentences(cfg, run, settings)
-    if cfg.self_attention and is_bahdanau(jobs[0][2]):
-        print(f"note: {label} has no self-attention; self_attention=true draws its Bahdanau α only")
+    if cfg.self_attention and not jobs[0][2].layout.self_attention:
+        print(f"note: {label} has no self-attention; self_attention=true draws its {jobs[0][2].cross_name} only")
     written: list[Path] = []
     rows: list[tuple[str, list[Path]]] = []
     bar = tqdm(jobs, desc=f"heatmaps {label}", unit="sentence", disable=True if len(jobs) < 5 else None)  # None: tty
@@ -312,7 +312,13 @@ def analyse(cfg: DictConfig, runs: list[LoadedRun], labels: list[str], output: P
             )
         targets = run.vocab.encode_tgt(references)
         atts = teacher_forced(
-            run.model, run.vocab, sources, targets, cfg.batch_size, self_attention=False, progress=len(sources) > 200
+            run.model,
+            run.vocab,
+            sources,
+            targets,
+            int(cfg.max_tokens),
+            self_attention=False,
+            progress=len(sources) > 200,
         )
         sentences = [AlignedSentence(a.cross, a.src_pieces, a.tgt_pieces, g) for a, g in zip(atts, gold, strict=True)]
         rows += analyse_attention(sentences, model=label, method=cfg.method)
