@@ -27,7 +27,7 @@ from nmt.search import DecodeSettings
 from nmt.vocab import Vocab
 
 BOS_PIECE, EOS_PIECE = "<s>", "</s>"
-# For attention built by hand (tests, stored arrays): multi-head, shape read from the arrays by nobody.
+# For a SentenceAttention built without a model (tests, arrays from elsewhere): a plain cross-attention.
 DEFAULT_LAYOUT = AttentionLayout("cross-attention", "multi-head", layers=1, heads=1, self_attention=True)
 
 

@@ -17,7 +17,7 @@ by default ``nmt-output/<run's parent>/<run>/plots/`` here (never into the run f
 Files, with ``<stem>`` = ``<split>-<index>`` (+ ``-decoded`` in ``mode=decode``) or a slug of the text
 (+ ``-forced`` with ``tgt=``):
 
-* ``<stem>-cross``: the RNN's Bahdanau α, one panel;
+* ``<stem>-cross``: a single-map model's cross-attention (the RNN's Bahdanau α), one panel;
 * ``<stem>-cross-grid``: the Transformer's cross-attention, every layer x head plus the head average;
 * ``<stem>-cross-layer<l>-avg`` (and ``-head<k>`` with ``panels=all``): single Transformer panels;
 * ``<stem>-encoder-grid``, ``<stem>-decoder-grid``: self-attention, with ``self_attention=true``;
@@ -86,7 +86,7 @@ def sentence_figures(
 ) -> dict[str, Figure]:
     """The heatmaps of one sentence, by file-name suffix (see the module docstring).
 
-    A model with one layer, one head and no self-attention (the RNN) gets one panel, its Bahdanau α.
+    A model whose ``attention_layout`` is a single map (the RNN's Bahdanau α) gets one panel.
     A Transformer gets a grid per attention kind and, for cross-attention, a single panel per layer's
     head average (and per head with ``panels="all"``). ``gold`` (a Pharaoh line on the same target
     text) is outlined on word-level single panels.
