@@ -6,6 +6,7 @@ tests/ on PYTHONPATH); nothing in ``nmt/`` knows it. Without ``plugins=`` its ru
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -15,6 +16,10 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import tiny_overrides
+
+from nmt.cli import prepare_argv
+from nmt.models import registry
+from nmt.results_table import describe_model
 
 TESTS = Path(__file__).resolve().parent
 PLUGIN = "plugins=third_model.uniform"
@@ -30,12 +35,18 @@ def _ok(done: subprocess.CompletedProcess) -> str:
     return done.stdout
 
 
-def test_the_model_keeps_the_decoding_contract():
-    sys.path.insert(0, str(TESTS))
-    try:
-        from third_model.uniform import UniformAttention
-    finally:
-        sys.path.remove(str(TESTS))
+@pytest.fixture
+def uniform_attention(monkeypatch):
+    """The model class, imported without registering it in this test process (nor its model=uniform)."""
+    monkeypatch.setattr(registry, "register_model", lambda cls, **_: cls)
+    monkeypatch.syspath_prepend(str(TESTS))
+    yield importlib.import_module("third_model.uniform").UniformAttention
+    for name in ("third_model.uniform", "third_model"):
+        sys.modules.pop(name, None)
+
+
+def test_the_model_keeps_the_decoding_contract(uniform_attention, monkeypatch):
+    UniformAttention = uniform_attention
     torch.manual_seed(0)
     model = UniformAttention(11, 13, 0, 2, 3, False, emb_dim=8, hidden_dim=6).eval()
     src = torch.tensor([[4, 5, 6, 3], [7, 3, 0, 0]])
@@ -51,6 +62,18 @@ def test_the_model_keeps_the_decoding_contract():
     layout = model.attention_layout()
     assert (layout.layers, layout.heads, layout.self_attention, layout.single_map) == (1, 1, False, True)
     assert model.forward_flops(4, 3) > 0
+    # Reports ask the registered class, found by the saved config's _target_.
+    monkeypatch.setitem(registry._MODELS, registry.target_name(UniformAttention), UniformAttention)
+    net = {"_target_": "third_model.uniform.UniformAttention", "hidden_dim": 6}
+    assert describe_model({"model": "uniform", "config": {"model": {"net": net}}}) == "Uniform attention (GRU 6)"
+
+
+def test_a_plugin_that_cannot_be_imported_is_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        prepare_argv("nmt.evaluate", "evaluate", argv=["nmt.evaluate", "plugins=[no_such_module_xyz]", "run=x"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1
+    assert err.startswith("nmt.evaluate: error: plugins=no_such_module_xyz: cannot import it")
 
 
 @pytest.mark.slow
