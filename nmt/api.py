@@ -10,32 +10,32 @@ Example::
     best.attention.shape  # (L, h, len(best.tgt_pieces), len(best.src_pieces))
 
 Sentences are cut into SentencePiece pieces with the run's own vocabulary, grouped into
-length-sorted batches under a token budget, decoded with ``nmt.search`` and returned in input
-order. Blank sentences (or ones with no source piece) translate to "" without touching the
-model. Sources longer than the run's ``data.max_len`` pieces (or ``max_len``) are cut there, with a
-warning, exactly as in nmt.train's val/test scores, ``nmt.evaluate`` and ``nmt.translate``.
+length-sorted batches under a token budget (``nmt.decoding``: the one batching, truncation and
+decode-and-score path of every command), decoded with ``nmt.search`` and returned in input order.
+Blank sentences (or ones with no source piece) translate to "" without touching the model.
+Sources longer than the run's ``data.max_len`` pieces (or ``max_len``) are cut there, with a warning,
+exactly as in nmt.train's val/test scores, ``nmt.evaluate`` and ``nmt.translate``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from nmt.batch import Batch
 from nmt.checkpoint import LoadedRun, load_run
+from nmt.decoding import Scored, cut_sources, decode_and_score, decode_ids
 from nmt.errors import ConfigError
 from nmt.models.base import Seq2Seq
 from nmt.next_token import entropy, next_token_log_probs, temperature_probs
 from nmt.preprocess import Preprocessing, for_data, summary
-from nmt.sampler import TokenBucketSampler
-from nmt.search import DecodeSettings, Hypothesis, decode
+from nmt.search import DecodeSettings, Hypothesis
 from nmt.vocab import Vocab
 
 log = logging.getLogger(__name__)
@@ -95,38 +95,6 @@ class NextToken:
     probs: list[float]
     entropy: float
     temperature: float
-
-
-def translate_batches(
-    model: Seq2Seq,
-    batches: Iterable[Batch],
-    n: int,
-    settings: DecodeSettings,
-    need_weights: bool = False,
-    progress: bool = False,
-) -> list[list[Hypothesis]]:
-    """Decode every batch and return the hypotheses in split order (by ``Batch.index``).
-
-    With sampling and a seed, batch number i is sampled with seed + i, so sentences in
-    different batches do not share one random stream. ``progress`` shows a tqdm bar (on a terminal).
-
-    Shapes: each batch's src, src_mask (B, S); ``Batch.index`` (B,) values in [0, n).
-    """
-    device = next(model.parameters()).device
-    out: list[list[Hypothesis] | None] = [None] * n
-    seeded = settings.strategy == "sample" and settings.seed is not None
-    bar = tqdm(total=n, desc="translating", unit="sent", disable=None if progress else True)  # None: on a terminal
-    with torch.inference_mode(), bar:
-        for number, batch in enumerate(batches):
-            batch_settings = replace(settings, seed=settings.seed + number) if seeded else settings
-            hyps = decode(model, batch.src.to(device), batch.src_mask.to(device), batch_settings, need_weights)
-            for i, h in zip(batch.index.tolist(), hyps, strict=True):
-                out[i] = h
-            bar.update(len(batch))
-    missing = [i for i, h in enumerate(out) if h is None]
-    if missing:
-        raise RuntimeError(f"{len(missing)} sentences were never decoded (first index {missing[0]})")
-    return out  # type: ignore[return-value]
 
 
 class Translator:
@@ -213,7 +181,8 @@ class Translator:
                 the decoding options (strategy "beam", "greedy" or "sample").
             n_best: hypotheses per sentence: the best n of the beam (n ≤ beam_size), or n
                 independent samples (strategy "sample"), best score first.
-            max_tokens: batch budget in source pieces × beams, bounding memory.
+            max_tokens: batch budget in padded token positions, sentences × beams × longest source
+                (``nmt.decoding``), bounding memory.
             return_attention: also return each hypothesis' cross-attention.
 
         Returns:
@@ -255,7 +224,8 @@ class Translator:
         Args:
             sentences: source sentences (blank ones give one empty ``Translation``).
             settings: how to decode; beam search returns up to ``settings.n_best`` hypotheses.
-            max_tokens: batch budget in source pieces × beams.
+            max_tokens: batch budget in padded token positions, sentences × beams × longest source
+                (``nmt.decoding``).
             need_weights: keep each hypothesis' cross-attention.
             samples: draw this many samples per sentence (strategy "sample" only).
             progress: show a progress bar (on a terminal).
@@ -268,7 +238,7 @@ class Translator:
         self._warn_unknown(read, ids)
         rows = [i for i, x in enumerate(ids) if x for _ in range(samples)]  # sentence of every decoded row
         self.model.eval()
-        hyps = self._search([ids[i] for i in rows], settings, max_tokens, need_weights, progress)
+        hyps = decode_ids(self.model, [ids[i] for i in rows], settings, max_tokens, need_weights, progress)
         out: list[list[Translation]] = [[] for _ in sentences]
         for i, row_hyps in zip(rows, hyps, strict=True):
             out[i].extend(self._translation(sentences[i], read[i], ids[i], h, truncated[i]) for h in row_hyps)
@@ -278,6 +248,21 @@ class Translator:
             elif samples > 1:
                 found.sort(key=lambda t: t.score, reverse=True)
         return out
+
+    def score(
+        self,
+        sentences: Sequence[str],
+        references: Sequence[str],
+        settings: DecodeSettings,
+        max_tokens: int = 4096,
+        progress: bool = False,
+    ) -> Scored:
+        """Translate and score against references, line by line (``nmt.decoding.decode_and_score``).
+
+        Returns the hypotheses, the best texts and a scores dict: BLEU, chrF, lowercased BLEU with
+        their sacreBLEU signatures, timing and the decoding settings, as ``nmt.evaluate`` reports them.
+        """
+        return decode_and_score(self, sentences, references, settings, max_tokens, progress)
 
     def next_token(
         self, source: str, prefix: Sequence[int] = (), temperature: float = 1.0, k: int = 10, top_k: int = 0
@@ -329,28 +314,9 @@ class Translator:
         )
 
     def _encode(self, sentences: list[str]) -> tuple[list[list[int]], list[bool]]:
-        """Source piece ids (empty for blank text), cut to ``max_len``; and which were cut."""
+        """Source piece ids (empty for blank text), cut to ``max_len`` (``cut_sources``); and which were cut."""
         ids = [[] if not s.strip() else x for s, x in zip(sentences, self.vocab.encode_src(sentences), strict=True)]
-        if self.max_len is None:
-            return ids, [False] * len(ids)
-        return [x[: self.max_len] for x in ids], [len(x) > self.max_len for x in ids]
-
-    def _batches(self, ids: list[list[int]], budget: int) -> Iterator[Batch]:
-        """Length-sorted batches of at most ``budget`` padded source positions (EOS included)."""
-        lengths = [(len(x) + 1, len(x) + 1) for x in ids]
-        sampler = TokenBucketSampler(lengths, budget, shuffle=False, num_replicas=1, rank=0)
-        v = self.vocab
-        for chunk in sampler.epoch_batches():
-            yield Batch.from_ids([ids[k] for k in chunk], None, chunk, v.pad_id, v.bos_id, v.eos_id)
-
-    def _search(
-        self, ids: list[list[int]], settings: DecodeSettings, max_tokens: int, need_weights: bool, progress: bool
-    ) -> list[list[Hypothesis]]:
-        if not ids:
-            return []
-        rows_per_sentence = settings.beam_size if settings.strategy == "beam" else 1
-        batches = self._batches(ids, max(1, max_tokens // rows_per_sentence))
-        return translate_batches(self.model, batches, len(ids), settings, need_weights, progress)
+        return cut_sources(ids, self.max_len)
 
     def _translation(self, source: str, read: str, ids: list[int], hyp: Hypothesis, truncated: bool) -> Translation:
         eos = self.vocab.tgt_pieces_from_ids([self.vocab.eos_id])

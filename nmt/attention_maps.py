@@ -20,13 +20,15 @@ import torch
 from tqdm.auto import tqdm
 
 from nmt.align import WORD_START, merge_to_words, word_groups
-from nmt.api import translate_batches
 from nmt.batch import Batch
-from nmt.models.base import Seq2Seq, eval_mode
+from nmt.decoding import decode_batches, decode_ids
+from nmt.models.base import AttentionLayout, Seq2Seq, eval_mode
 from nmt.search import DecodeSettings
 from nmt.vocab import Vocab
 
 BOS_PIECE, EOS_PIECE = "<s>", "</s>"
+# For a SentenceAttention built without a model (tests, arrays from elsewhere): a plain cross-attention.
+DEFAULT_LAYOUT = AttentionLayout("cross-attention", "multi-head", layers=1, heads=1, self_attention=True)
 
 
 @dataclass
@@ -37,7 +39,8 @@ class SentenceAttention:
     and ``encoder`` are the source pieces + "</s>"; columns of ``decoder`` are the decoder's inputs
     ("<s>" + the target, see ``dec_inputs``).
 
-    ``cross_name`` is the model's name for its cross-attention (``Seq2Seq.cross_attention_name``).
+    ``layout`` is the model's own account of its attention (``Seq2Seq.attention_layout``): what to
+    call the cross-attention, and whether it is one map or layers × heads.
 
     Shapes: cross (L, h, T, S); encoder (L, h, S, S) or None; decoder (L, h, T, T) or None.
     """
@@ -47,7 +50,12 @@ class SentenceAttention:
     cross: np.ndarray
     encoder: np.ndarray | None = None
     decoder: np.ndarray | None = None
-    cross_name: str = "cross-attention"
+    layout: AttentionLayout = DEFAULT_LAYOUT
+
+    @property
+    def cross_name(self) -> str:
+        """What figure titles call the cross-attention (the model's ``cross_attention_name``)."""
+        return self.layout.cross_name
 
     @property
     def dec_inputs(self) -> list[str]:
@@ -71,17 +79,6 @@ class SentenceAttention:
         return None if weights is None else (weights, list(cols), list(rows))
 
 
-def is_bahdanau(att: SentenceAttention) -> bool:
-    """True for one layer, one head and no self-attention (the RNN); needs ``teacher_forced(self_attention=True)``."""
-    return att.encoder is None and att.decoder is None and att.cross.shape[:2] == (1, 1)
-
-
-def _chunks(src_ids: list[list[int]], batch_size: int) -> list[list[int]]:
-    """Sentence indices in batches of similar source length (little padding)."""
-    order = sorted(range(len(src_ids)), key=lambda k: len(src_ids[k]))
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-
-
 def _numpy(x: torch.Tensor | None) -> np.ndarray | None:
     return None if x is None else x.detach().float().cpu().numpy()
 
@@ -91,13 +88,15 @@ def teacher_forced(
     vocab: Vocab,
     sources: Sequence[str],
     targets: Sequence[Sequence[int]],
-    batch_size: int = 32,
+    max_tokens: int = 4096,
     self_attention: bool = True,
     progress: bool = False,
 ) -> list[SentenceAttention]:
     """Run ``model`` teacher-forced on (source text, target ids) pairs and keep the attention weights.
 
-    The model is put in eval mode for the pass and given back in the mode it was in.
+    Pairs are batched by ``nmt.decoding.decode_batches``: at most ``max_tokens`` padded positions, pairs
+    × longer side (as training counts). The model is put in eval mode for the pass and given back in
+    the mode it was in.
 
     Shapes:
         per batch: src (B, S), tgt_in (B, T) -> Attention.cross (B, L, h, T, S), sliced per sentence
@@ -106,8 +105,10 @@ def teacher_forced(
     src_ids = vocab.encode_src(list(sources))
     out: list[SentenceAttention | None] = [None] * len(src_ids)
     device = next(model.parameters()).device
+    layout = model.attention_layout()
+    chunks = decode_batches([max(len(s), len(t)) + 1 for s, t in zip(src_ids, targets, strict=True)], max_tokens)
     with eval_mode(model), torch.inference_mode():
-        for chunk in tqdm(_chunks(src_ids, batch_size), desc="attention", unit="batch", disable=not progress):
+        for chunk in tqdm(chunks, desc="attention", unit="batch", disable=not progress):
             batch = Batch.from_ids(
                 [src_ids[k] for k in chunk],
                 [targets[k] for k in chunk],
@@ -127,22 +128,17 @@ def teacher_forced(
                     _numpy(attn.cross[b, :, :, :T, :S]),  # (L, h, T, S)
                     _numpy(encoder),
                     _numpy(decoder),
-                    model.cross_attention_name,
+                    layout,
                 )
     return out  # type: ignore[return-value]
 
 
 def translate_ids(
-    model: Seq2Seq, vocab: Vocab, sources: Sequence[str], settings: DecodeSettings, batch_size: int = 32
+    model: Seq2Seq, vocab: Vocab, sources: Sequence[str], settings: DecodeSettings, max_tokens: int = 4096
 ) -> list[list[int]]:
-    """The model's best translation of each source, as target piece ids (no BOS/EOS)."""
-    src_ids = vocab.encode_src(list(sources))
-    batches = [
-        Batch.from_ids([src_ids[k] for k in chunk], None, chunk, model.pad_id, model.bos_id, model.eos_id)
-        for chunk in _chunks(src_ids, batch_size)
-    ]
-    with eval_mode(model):
-        hyps = translate_batches(model, batches, len(src_ids), settings)
+    """The model's best translation of each source, as target piece ids (no BOS/EOS), decoded as every
+    command decodes (``nmt.decoding.decode_ids``)."""
+    hyps = decode_ids(model, vocab.encode_src(list(sources)), settings, max_tokens)
     return [h[0].tokens for h in hyps]
 
 

@@ -16,7 +16,7 @@ import pytorch_lightning as pl
 from matplotlib.figure import Figure
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from nmt.attention_maps import SentenceAttention, is_bahdanau, teacher_forced
+from nmt.attention_maps import SentenceAttention, teacher_forced
 from nmt.figures import FORMATS, attention_heatmap, save_figure
 from nmt.vocab import Vocab
 
@@ -125,5 +125,5 @@ class AttentionHeatmaps(pl.Callback):
 
 def _figure(att: SentenceAttention, title: str) -> Figure:
     """The last layer's head average (the RNN: its single α). Shapes: att.cross (L, h, T, S) -> (T, S)."""
-    what = att.cross_name if is_bahdanau(att) else f"layer {att.cross.shape[0]} · head average"
+    what = att.cross_name if att.layout.single_map else f"layer {att.layout.layers} · head average"
     return attention_heatmap(att.cross[-1].mean(axis=0), att.src_pieces, att.tgt_pieces, title=f"{title}\n{what}")

@@ -8,7 +8,10 @@
 * ``--help``/``-h`` prints that command's own keys, one line each, from its entry config;
 * an unknown key gets one line with the closest valid one (``did you mean trainer.max_epochs?``)
   instead of Hydra's advice to add it with ``+``; a value Hydra cannot parse gets one line too;
-* a missing ``run=`` (or a run folder that does not exist) gets one line.
+* a missing ``run=`` (or a run folder that does not exist) gets one line;
+* ``plugins=<module>[,<module>…]`` is taken off the line and those modules are imported first, so
+  the models they register (``nmt.models.registry``) can be trained (``model=<name>``) and their run
+  folders opened; Hydra never sees the key, and no run folder can name a plugin by itself.
 
 Errors are ``nmt.<command>: error: <message>`` on stderr with exit status 2, as ``nmt.errors``.
 """
@@ -191,13 +194,41 @@ def _is_group(key: str) -> bool:
     return "." not in key and (CONF_DIR / key).is_dir()
 
 
+def take_plugins(args: Sequence[str]) -> list[str]:
+    """Import the modules of every ``plugins=a,b`` (or ``plugins=[a,b]``) argument; the other arguments.
+
+    Raises:
+        ConfigError: a module cannot be imported.
+    """
+    rest: list[str] = []
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if not sep or key.lstrip("+") != "plugins":
+            rest.append(arg)
+            continue
+        from nmt.models.registry import load_plugins  # torch only for commands that take plugins
+
+        load_plugins([m.strip() for m in value.strip("[]").split(",") if m.strip()])
+    return rest
+
+
+def _choices(group: str) -> list[str]:
+    """The choices of a config group: its files in ``conf/``, and for ``model`` the registered models' configs."""
+    choices = {p.stem for p in (CONF_DIR / group).glob("*.yaml")}
+    if group == "model":
+        from nmt.models.registry import model_configs
+
+        choices.update(model_configs())
+    return sorted(choices)
+
+
 def check_keys(command: str, config_name: str, overrides: Sequence[Override]) -> None:
     """Refuse, in one line with the closest valid key, a key the command's config does not have."""
     plain = [o for o in overrides if o.type == OverrideType.CHANGE and not o.key_or_group.startswith("hydra")]
     groups = [o for o in plain if _is_group(o.key_or_group) and o.package is None]
     for override in groups:
         group, choice = override.key_or_group, override.value()
-        choices = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+        choices = _choices(group)
         if isinstance(choice, str) and choice not in choices:
             close = difflib.get_close_matches(choice, choices, n=1, cutoff=0.5)
             hint = f"did you mean {group}={close[0]}? " if close else ""
@@ -244,6 +275,10 @@ def prepare_argv(command: str, config_name: str, text_keys: Sequence[str] = (), 
     if "--help" in args or "-h" in args:
         print(help_text(command, config_name))
         raise SystemExit(0)
+    try:
+        args = take_plugins(args)
+    except ConfigError as err:
+        fail(command, str(err))
     args = quote_text_args(args, text_keys)
     argv[1:] = args
     if any(a.startswith("-") for a in args):  # Hydra's own flags (multirun, --cfg …): Hydra decides

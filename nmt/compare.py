@@ -5,6 +5,7 @@ Usage::
     python -m nmt.train -m model=rnn,transformer         # multirun/toy-en-de/<time>/{rnn-0,transformer-1}
     python -m nmt.compare multirun/toy-en-de/<time>       # -> multirun/toy-en-de/<time>/compare/
     python -m nmt.compare runs/a runs/b --out report --html
+    python -m nmt.compare runs/a runs/mine plugins=my_models  # a model registered outside nmt (README)
 
 Every argument is a run folder (it holds ``results.json``) or a folder searched for run folders, such
 as a multirun folder. Runs whose data or tokenisation differ (``data_fingerprint`` in
@@ -28,9 +29,7 @@ import os
 import re
 import shutil
 import sys
-import time
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -40,14 +39,13 @@ from omegaconf import OmegaConf
 
 from nmt.api import Translator
 from nmt.atomic import write_json_atomic, write_text_atomic
-from nmt.attention_maps import teacher_forced
+from nmt.attention_maps import SentenceAttention, teacher_forced
 from nmt.checkpoint import LoadedRun, load_run, unfinished_reason
-from nmt.cli import ArgumentParser
+from nmt.cli import ArgumentParser, take_plugins
 from nmt.comparison_report import PROVENANCE_DIRS, PROVENANCE_FILES, Run, html_report, markdown_report
 from nmt.errors import CompareError, one_line_errors
-from nmt.evaluation import decode_timing, load_eval_set
+from nmt.evaluation import load_eval_set
 from nmt.figures import attention_heatmap, learning_curves, save_figure
-from nmt.metrics import score_texts
 from nmt.safe_load import load_run_config
 from nmt.search import DecodeSettings
 
@@ -192,24 +190,21 @@ def measure_decoding(
 ) -> dict[str, dict]:
     """Greedy and beam decoding of the test sources: sentences/s and the scores of each."""
     translator = Translator.from_run(loaded)
-    out = {}
-    for name, settings in (("greedy", DecodeSettings(strategy="greedy")), ("beam", beam)):
-        start = time.perf_counter()
-        texts = [r[0].text for r in translator.decode(sources, settings, max_tokens)]
-        seconds = time.perf_counter() - start
-        out[name] = {**score_texts(texts, references), "decode": asdict(settings), **decode_timing(len(texts), seconds)}
-    return out
+    greedy = DecodeSettings(strategy="greedy")
+    searches = (("greedy", greedy), ("beam", beam))
+    return {name: translator.score(sources, references, s, max_tokens).scores for name, s in searches}
 
 
-def cross_attention_panel(weights: np.ndarray) -> tuple[np.ndarray, str]:
-    """One (T, S) matrix per model: Bahdanau's α, or the Transformer's last layer averaged over heads.
+def cross_attention_panel(att: SentenceAttention) -> tuple[np.ndarray, str]:
+    """One (T, S) matrix per model: its single map (e.g. Bahdanau's α), or its last layer averaged over
+    heads, as the model's ``attention_layout`` says.
 
-    Shapes: weights (L, h, T, S) -> (T, S).
+    Shapes: att.cross (L, h, T, S) -> (T, S).
     """
-    L, h = weights.shape[:2]
-    if (L, h) == (1, 1):
-        return weights[0, 0], "additive attention α"
-    return weights[-1].mean(axis=0), f"cross-attention, layer {L}, mean of {h} heads"
+    layout = att.layout
+    if layout.single_map:
+        return att.cross[0, 0], layout.cross_name
+    return att.cross[-1].mean(axis=0), f"{layout.cross_name}, layer {layout.layers}, mean of {layout.heads} heads"
 
 
 def heatmap_figure(
@@ -264,6 +259,66 @@ def copy_provenance(run: Run, out_dir: Path) -> Path:
     return dest
 
 
+Panels = list[list[tuple[str, np.ndarray, list[str], list[str]]]]
+
+
+def _measure(
+    runs: Sequence[Run],
+    sentences: Sequence[int],
+    decode: bool,
+    decode_sentences: int | None,
+    data_root: str | None,
+) -> tuple[dict[str, dict], Panels, int, list[int]]:
+    """Decode each run's test split (speed and scores) and teacher-force the ``sentences`` to show.
+
+    Returns the decoding results per label, the heatmap panels (one row per sentence), the number
+    of sentences decoded and the sentences shown.
+    """
+    decoding: dict[str, dict] = {}
+    heat_rows: Panels = [[] for _ in sentences]
+    n_decoded, shown = 0, []
+    for run in runs:
+        if not decode and not sentences:
+            break
+        loaded, sources, references = _load_tested(run, data_root)
+        shown = [i for i in sentences if 0 <= i < len(sources)]
+        if len(shown) != len(sentences):
+            raise CompareError(f"sentences {list(sentences)}: the test split has {len(sources)} sentences")
+        if decode:
+            n = len(sources) if decode_sentences is None else min(decode_sentences, len(sources))
+            beam = DecodeSettings(**run.results["test"]["decode"])
+            decoding[run.label] = measure_decoding(loaded, sources[:n], references[:n], beam)
+            n_decoded = n
+        if shown:
+            targets = loaded.vocab.encode_tgt([references[i] for i in shown])
+            chosen = [sources[i] for i in shown]
+            atts = teacher_forced(loaded.model, loaded.vocab, chosen, targets, self_attention=False)
+            for row, att in zip(heat_rows, atts, strict=True):
+                weights, what = cross_attention_panel(att)
+                row.append((f"{run.label}: {what}", weights, att.src_pieces, att.tgt_pieces))
+    return decoding, heat_rows, n_decoded, shown
+
+
+def _summary(runs: Sequence[Run], decoding: dict[str, dict], meta: dict, out_dir: Path) -> dict:
+    """What ``comparison.json`` holds."""
+    return {
+        "runs": [
+            {
+                "label": r.label,
+                "path": str(r.path),
+                "results": r.results,
+                "curve": r.curve,
+                "length_penalty": r.length_penalty,
+                "copy": r.copy,
+            }
+            for r in runs
+        ],
+        "decoding": decoding,
+        "meta": meta,
+        "out": str(out_dir),
+    }
+
+
 def compare(
     paths: Sequence[str | Path],
     out: str | Path | None = None,
@@ -283,30 +338,7 @@ def compare(
         load_run_config(run.path / "config.yaml")
     out_dir = Path(out) if out else default_out(paths, found)
     out_dir.mkdir(parents=True, exist_ok=True)
-
-    decoding: dict[str, dict] = {}
-    heat_rows: list[list[tuple[str, np.ndarray, list[str], list[str]]]] = [[] for _ in sentences]
-    n_decoded = 0
-    shown: list[int] = []
-    for run in runs:
-        if not decode and not sentences:
-            break
-        loaded, sources, references = _load_tested(run, data_root)
-        shown = [i for i in sentences if 0 <= i < len(sources)]
-        if len(shown) != len(sentences):
-            raise CompareError(f"sentences {list(sentences)}: the test split has {len(sources)} sentences")
-        if decode:
-            n = len(sources) if decode_sentences is None else min(decode_sentences, len(sources))
-            beam = DecodeSettings(**run.results["test"]["decode"])
-            decoding[run.label] = measure_decoding(loaded, sources[:n], references[:n], beam)
-            n_decoded = n
-        if shown:
-            targets = loaded.vocab.encode_tgt([references[i] for i in shown])
-            chosen = [sources[i] for i in shown]
-            atts = teacher_forced(loaded.model, loaded.vocab, chosen, targets, self_attention=False)
-            for row, att in zip(heat_rows, atts, strict=True):
-                weights, what = cross_attention_panel(att.cross)
-                row.append((f"{run.label}: {what}", weights, att.src_pieces, att.tgt_pieces))
+    decoding, heat_rows, n_decoded, shown = _measure(runs, sentences, decode, decode_sentences, data_root)
 
     if copy_runs:
         for run in runs:
@@ -325,22 +357,7 @@ def compare(
     write_text_atomic(out_dir / "report.md", report)
     if html_too:
         write_text_atomic(out_dir / "report.html", html_report(report))
-    summary = {
-        "runs": [
-            {
-                "label": r.label,
-                "path": str(r.path),
-                "results": r.results,
-                "curve": r.curve,
-                "length_penalty": r.length_penalty,
-                "copy": r.copy,
-            }
-            for r in runs
-        ],
-        "decoding": decoding,
-        "meta": meta,
-        "out": str(out_dir),
-    }
+    summary = _summary(runs, decoding, meta, out_dir)
     write_json_atomic(out_dir / "comparison.json", summary)
     return summary
 
@@ -360,10 +377,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--decode-sentences", type=int, help="time decoding on the first N test sentences only")
     parser.add_argument("--threads", type=int, help="torch threads for decoding (default: torch's choice)")
     parser.add_argument("--data-root", help="where the corpus lives now (data.root), e.g. ../shared/data/multi30k")
-    args = parser.parse_args(argv)
+    given = sys.argv[1:] if argv is None else list(argv)
+    with one_line_errors("nmt.compare"):
+        given = take_plugins(given)  # plugins=<module>: models registered outside the package (nmt.models.registry)
+    args = parser.parse_args(given)
     if args.threads:
         torch.set_num_threads(args.threads)
-    command = "python -m nmt.compare " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m nmt.compare " + " ".join(sys.argv[1:] if argv is None else list(argv))
     with one_line_errors("nmt.compare"):
         summary = compare(
             args.paths, args.out, args.sentences, not args.no_decode, args.decode_sentences, args.data_root,

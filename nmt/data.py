@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from nmt.batch import Batch
 from nmt.corpora.base import ParallelCorpus
+from nmt.decoding import cut_sources
 from nmt.errors import ConfigError
 from nmt.sampler import ResumableLoader, TokenBucketSampler
 from nmt.vocab import Vocab, VocabSettings
@@ -161,7 +162,7 @@ class TranslationDataModule(pl.LightningDataModule):
                     f"{name}: {too_long} source sentences longer than max_len={self.max_len} pieces are cut there "
                     "(as nmt.evaluate and nmt.translate cut them; kept: scores need every line)"
                 )
-                src = [s[: self.max_len] for s in src]
+                src = cut_sources(src, self.max_len)[0]
         return PairDataset(src, tgt, index)
 
     @staticmethod

@@ -1,33 +1,28 @@
 """Decode and score an evaluation set with a trained run: the library behind ``python -m nmt.evaluate``.
 
 ``evaluate(cfg)`` does what the command does (see ``nmt/evaluate.py`` for the settings and where the
-files go); ``score_hypotheses`` (used by ``nmt.train`` for its test split), ``load_eval_set``,
-``decode_timing`` and ``summary`` are shared with ``nmt.compare``, ``nmt.length_penalty`` and ``nmt.bench``.
+files go), decoding and scoring through ``nmt.decoding.decode_and_score`` like every other command;
+``load_eval_set`` and ``summary`` are shared with ``nmt.compare``, ``nmt.length_penalty`` and ``nmt.bench``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from nmt.api import Translator, translate_batches
+from nmt.api import Translator
 from nmt.atomic import write_json_atomic, write_text_atomic
-from nmt.batch import Batch
 from nmt.checkpoint import LoadedRun, load_run, run_relative
 from nmt.config_checks import decode_settings
 from nmt.corpora.base import CorpusError
 from nmt.corpora.reading import read_parallel
+from nmt.decoding import decode_and_score
 from nmt.errors import ConfigError
-from nmt.metrics import score_texts
-from nmt.models.base import Seq2Seq, eval_mode
 from nmt.outputs import output_dir
 from nmt.search import DecodeSettings
 
@@ -36,34 +31,7 @@ log = logging.getLogger(__name__)
 # ``average=N`` weights that score more than this much BLEU below the best checkpoint on val get a warning.
 AVERAGE_TOLERANCE_BLEU = 1.0
 
-__all__ = ["evaluate", "score_hypotheses", "score_texts", "translate_batches", "decode_tag", "decode_timing"]
-
-
-def score_hypotheses(
-    model: Seq2Seq,
-    batches: Iterable[Batch],
-    references: Sequence[str],
-    detokenize,
-    settings: DecodeSettings,
-) -> tuple[list[str], dict]:
-    """Decode, detokenise and score; returns the hypotheses and a scores dict with timing."""
-    with eval_mode(model):
-        start = time.perf_counter()
-        hyps = translate_batches(model, batches, len(references), settings)
-        seconds = time.perf_counter() - start
-    texts = [detokenize(h[0].tokens) for h in hyps]
-    scores = score_texts(texts, list(references))
-    scores.update(decode_timing(len(texts), seconds), decode=asdict(settings))
-    return texts, scores
-
-
-def decode_timing(sentences: int, seconds: float) -> dict:
-    """How long decoding took: sentences, wall seconds and sentences per second."""
-    return {
-        "sentences": sentences,
-        "wall_time_s": round(seconds, 3),
-        "sentences_per_s": round(sentences / max(seconds, 1e-9), 2),
-    }
+__all__ = ["evaluate", "load_eval_set", "decode_tag", "summary"]
 
 
 def decode_tag(settings: DecodeSettings, checkpoint: str = "best", average: int = 0) -> str:
@@ -143,8 +111,7 @@ def check_average(run: LoadedRun, cfg: DictConfig, translator: Translator) -> di
         _, sources, references = load_eval_set(run, OmegaConf.merge(cfg, {"split": "val", "src_file": None}))
     except CorpusError:
         return None
-    texts = [r[0].text for r in translator.decode(sources, decode_settings(run.config, "val_decode"))]
-    bleu = score_texts(texts, references)["bleu"]
+    bleu = translator.score(sources, references, decode_settings(run.config, "val_decode")).scores["bleu"]
     if bleu < best - AVERAGE_TOLERANCE_BLEU:
         log.warning(
             "average=%d: the averaged weights score val BLEU %.2f, %.2f below the best checkpoint's %.2f "
@@ -177,10 +144,8 @@ def evaluate(cfg: DictConfig) -> dict:
     name, sources, references = load_eval_set(run, cfg)
     max_len = cfg.get("max_len")
     translator = Translator.from_run(run, None if max_len is None else int(max_len))  # as nmt.translate
-    start = time.perf_counter()
-    results = translator.decode(sources, settings, int(cfg.max_tokens), progress=True)
-    seconds = time.perf_counter() - start
-    texts = [r[0].text for r in results]
+    scored = decode_and_score(translator, sources, references, settings, int(cfg.max_tokens), progress=True)
+    texts = scored.texts
     average_check = check_average(run, cfg, translator) if run.averaged else None
 
     tag = decode_tag(settings, str(cfg.checkpoint), int(cfg.average))
@@ -189,16 +154,11 @@ def evaluate(cfg: DictConfig) -> dict:
     write_text_atomic(hyp_path, "".join(t + "\n" for t in texts))
     out_path = Path(cfg.output) if cfg.get("output") else base / "eval" / f"{name}.{tag}.json"
 
-    scores = score_texts(texts, references)
     report = {
-        **scores,
-        **decode_timing(len(texts), seconds),
+        **scored.scores,
         "split": None if cfg.get("src_file") else name,
         "src_file": cfg.get("src_file"),
         "ref_file": cfg.get("ref_file"),
-        "max_len": translator.max_len,
-        "truncated_sources": sum(r[0].truncated for r in results),
-        "decode": asdict(settings),
         "checkpoint": run_relative(run.checkpoint, run.run_dir),
         "averaged_checkpoints": [run_relative(p, run.run_dir) for p in run.averaged],
         "average_check": average_check,

@@ -117,10 +117,9 @@ class ExplorerModel:
 
     def __init__(self, label: str, translator: Translator, limits: Limits, gold: dict[str, GoldPair]) -> None:
         self.label, self.translator, self.limits, self.gold = label, translator, limits, gold
-        # the model's attention layout, read from one teacher-forced pass rather than guessed from its config
-        probe = teacher_forced(translator.model, translator.vocab, ["a"], [[]], batch_size=1)[0]
-        self.layers, self.heads = probe.cross.shape[:2]
-        self.has_self_attention = probe.encoder is not None
+        self.layout = translator.model.attention_layout()  # the model says how it attends
+        self.layers, self.heads = self.layout.layers, self.layout.heads
+        self.has_self_attention = self.layout.self_attention
 
     @classmethod
     def from_translator(cls, label: str, translator: Translator, limits: Limits) -> ExplorerModel:
@@ -224,7 +223,7 @@ class ExplorerModel:
         if limit is not None and src_len > limit:
             raise RequestError(f"the sentence has {src_len} pieces; this run reads at most {limit} (data.max_len)")
         model, vocab = self.translator.model, self.translator.vocab
-        return teacher_forced(model, vocab, [text], [target], batch_size=1, self_attention=self_attention)[0]
+        return teacher_forced(model, vocab, [text], [target], max_tokens=1, self_attention=self_attention)[0]
 
     def attention(
         self,
@@ -248,7 +247,7 @@ class ExplorerModel:
         view = att.view(kind)
         if view is None:
             raise RequestError(
-                f"{self.label} has no {kind} self-attention (the RNN has only its Bahdanau α): kind=cross"
+                f"{self.label} has no {kind} self-attention (only its {self.layout.cross_name}): kind=cross"
             )
         weights, cols, rows = view
         if words:

@@ -1,4 +1,4 @@
-"""Analytic FLOP counts of both models; this machine: what it is, its fp32 matmul rate, its load, peak memory.
+"""Analytic FLOP counts (each model states its formula); this machine: its fp32 matmul rate, its load, peak memory.
 
 Conventions (those of model-FLOP-utilisation, MFU):
 
@@ -10,30 +10,10 @@ Conventions (those of model-FLOP-utilisation, MFU):
 * Training costs 3 × the forward pass (the backward pass computes two products per forward one:
   gradients of the inputs and of the weights).
 
-Symbols: S, T source and target length of one sentence pair (with its EOS / BOS); V target vocabulary.
-
-Transformer (D = d_model, F = d_ff, Le / Ld encoder / decoder layers), forward FLOPs of one pair:
-
-    S · [Le·(8D² + 4DF) + Ld·4D²]       encoder Q, K, V, O and FFN per source token; the cross-attention
-                                         K, V projection of the memory in each decoder layer
-  + Le · 4D·S²                          encoder self-attention scores QKᵀ and the weighted sum AV
-  + T · [Ld·(12D² + 4DF) + 2DV]         decoder self-attention Q, K, V, O, cross-attention Q, O, FFN;
-                                         the vocabulary projection
-  + Ld · 4D·(T² + T·S)                  decoder self- and cross-attention scores and sums
-
-Per target token that is the sum over the batch divided by ΣT: the encoder terms are scaled by the
-batch's source/target token ratio r = ΣS / ΣT (about 1 for en-de Multi30k).
-
-Bahdanau RNN (E embedding, H GRU size, A attention size, P = deep-output width before maxout,
-l = after it, Le / Ld layers, I the bridge input, H or 2H), forward FLOPs of one pair:
-
-    S · [12H·(E + H) + (Le - 1)·36H² + 4HA]   bidirectional GRU (3 gates: input and recurrent products
-                                               in both directions), the keys U_a h_j
-  + 2I·Ld·H                                    the bridge s_0 = tanh(W_s ·)
-  + T · [6EH + 12H² + Ld·6H² + (Ld - 1)·6H²    GRU input W E y, context C c, recurrent U_z, U_r, U and
-                                               the inputs of the upper layers
-         + 2HA + 2A·S + 4H·S                   attention: W_a s, v_aᵀ tanh(·) over S positions, Σ α h
-         + 2P·(3H + E) + 2lV]                  deep output U_o s + V_o E y + C_o c, and W_o
+Each model states its own formula (``Seq2Seq.forward_flops`` and ``flops_formula``, in its model
+file: ``nmt.models.transformer.TransformerDims``, ``nmt.models.rnn.RNNDims``); per target token it is
+the sum over the batch divided by ΣT, so the encoder terms are scaled by the batch's source/target
+token ratio.
 
 ``torch.utils.flop_counter.FlopCounterMode`` counts the same products (tests/test_bench.py).
 """
@@ -53,117 +33,27 @@ import torch
 
 from nmt.errors import ConfigError
 from nmt.models.base import Seq2Seq
-from nmt.models.rnn import Bahdanau
-from nmt.models.transformer import Transformer
 
 TRAIN_FACTOR = 3  # forward + backward = 3 × forward
 
-TRANSFORMER_FORMULA = (
-    "forward FLOPs of a pair (S source, T target tokens) = S·[Le(8D²+4DF) + Ld·4D²] + Le·4DS² "
-    "+ T·[Ld(12D²+4DF) + 2DV] + Ld·4D(T²+TS); per target token = Σ over the batches' real tokens / ΣT "
-    "(so the encoder work per source token is scaled by the source/target token ratio); training = 3 × forward; "
-    "matmuls only, multiply-add = 2 FLOPs"
-)
-RNN_FORMULA = (
-    "forward FLOPs of a pair (S source, T target tokens) = S·[12H(E+H) + (Le-1)·36H² + 4HA] + 2I·Ld·H "
-    "+ T·[6EH + 12H² + Ld·6H² + (Ld-1)·6H² + 2HA + 2AS + 4HS + 2P(3H+E) + 2lV]; per target token = "
-    "Σ over the batches' real tokens / ΣT; training = 3 × forward; matmuls only, multiply-add = 2 FLOPs"
-)
-
-
-@dataclass(frozen=True)
-class TransformerDims:
-    """The sizes the Transformer's FLOPs depend on."""
-
-    d_model: int
-    d_ff: int
-    enc_layers: int
-    dec_layers: int
-    vocab: int
-
-    @classmethod
-    def of(cls, model: Transformer) -> TransformerDims:
-        """Read the sizes off a built model (so they match the weights, whatever the config said)."""
-        layer = model.encoder[0] if len(model.encoder) else model.decoder[0]
-        return cls(model.d_model, layer.ff.W_1.out_features, len(model.encoder), len(model.decoder), _vocab(model))
-
-    def forward_flops(self, src_len: int, tgt_len: int) -> int:
-        """Forward FLOPs of one sentence pair (see the module docstring)."""
-        D, F, Le, Ld, V = self.d_model, self.d_ff, self.enc_layers, self.dec_layers, self.vocab
-        S, T = src_len, tgt_len
-        encoder = S * (Le * (8 * D * D + 4 * D * F) + Ld * 4 * D * D) + Le * 4 * D * S * S
-        decoder = T * (Ld * (12 * D * D + 4 * D * F) + 2 * D * V) + Ld * 4 * D * (T * T + T * S)
-        return encoder + decoder
-
-
-@dataclass(frozen=True)
-class RNNDims:
-    """The sizes the Bahdanau model's FLOPs depend on."""
-
-    emb: int
-    hidden: int
-    attn: int
-    enc_layers: int
-    dec_layers: int
-    bridge_in: int
-    pre_out: int
-    out: int
-    vocab: int
-
-    @classmethod
-    def of(cls, model: Bahdanau) -> RNNDims:
-        """Read the sizes off a built model."""
-        return cls(
-            emb=model.tgt_embed.embedding_dim,
-            hidden=model.hidden_dim,
-            attn=model.attention.W_a.out_features,
-            enc_layers=model.encoder.num_layers,
-            dec_layers=model.dec_layers,
-            bridge_in=model.W_s.in_features,
-            pre_out=model.U_o.out_features,
-            out=model.W_o.in_features,
-            vocab=model.W_o.out_features,
-        )
-
-    def forward_flops(self, src_len: int, tgt_len: int) -> int:
-        """Forward FLOPs of one sentence pair (see the module docstring)."""
-        E, H, A, Le, Ld = self.emb, self.hidden, self.attn, self.enc_layers, self.dec_layers
-        P, L_out, V, S, T = self.pre_out, self.out, self.vocab, src_len, tgt_len
-        encoder = S * (12 * H * (E + H) + (Le - 1) * 36 * H * H + 4 * H * A) + 2 * self.bridge_in * Ld * H
-        recurrence = 6 * E * H + 12 * H * H + Ld * 6 * H * H + (Ld - 1) * 6 * H * H
-        attention = 2 * H * A + 2 * A * S + 4 * H * S
-        readout = 2 * P * (3 * H + E) + 2 * L_out * V
-        return encoder + T * (recurrence + attention + readout)
-
-
-def _vocab(model: Transformer) -> int:
-    return model.tgt_embed.num_embeddings if model.out_proj is None else model.out_proj.out_features
-
-
-def dims_of(model: Seq2Seq) -> TransformerDims | RNNDims:
-    """The FLOP-relevant sizes of a Transformer or a Bahdanau model."""
-    if isinstance(model, Transformer):
-        return TransformerDims.of(model)
-    if isinstance(model, Bahdanau):
-        return RNNDims.of(model)
-    raise ValueError(f"no FLOP formula for {type(model).__name__}; add one to nmt/flops.py")
-
 
 def formula_of(model: Seq2Seq) -> str:
-    """The formula ``dims_of(model).forward_flops`` implements, in words, for reports."""
-    return TRANSFORMER_FORMULA if isinstance(model, Transformer) else RNN_FORMULA
+    """The formula ``model.forward_flops`` implements, in words, for reports (the model's ``flops_formula``)."""
+    return model.flops_formula or f"{type(model).__name__}.forward_flops"
 
 
 def forward_flops(model: Seq2Seq, src_lens: Sequence[int], tgt_lens: Sequence[int]) -> int:
-    """Forward FLOPs of a batch of pairs with these real lengths (padding not counted).
+    """Forward FLOPs of a batch of pairs with these real lengths (padding not counted), as the model counts them.
 
     Args:
-        model: a Transformer or a Bahdanau model.
+        model: any ``Seq2Seq`` with a ``forward_flops`` formula.
         src_lens: real source length of each pair (EOS included).
         tgt_lens: real target length of each pair (BOS, or equally EOS, included once).
+
+    Raises:
+        NotImplementedError: the model has no formula.
     """
-    dims = dims_of(model)
-    return sum(dims.forward_flops(int(s), int(t)) for s, t in zip(src_lens, tgt_lens, strict=True))
+    return sum(model.forward_flops(int(s), int(t)) for s, t in zip(src_lens, tgt_lens, strict=True))
 
 
 @dataclass(frozen=True)

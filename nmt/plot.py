@@ -17,7 +17,7 @@ by default ``nmt-output/<run's parent>/<run>/plots/`` here (never into the run f
 Files, with ``<stem>`` = ``<split>-<index>`` (+ ``-decoded`` in ``mode=decode``) or a slug of the text
 (+ ``-forced`` with ``tgt=``):
 
-* ``<stem>-cross``: the RNN's Bahdanau α, one panel;
+* ``<stem>-cross``: a single-map model's cross-attention (the RNN's Bahdanau α), one panel;
 * ``<stem>-cross-grid``: the Transformer's cross-attention, every layer x head plus the head average;
 * ``<stem>-cross-layer<l>-avg`` (and ``-head<k>`` with ``panels=all``): single Transformer panels;
 * ``<stem>-encoder-grid``, ``<stem>-decoder-grid``: self-attention, with ``self_attention=true``;
@@ -45,7 +45,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from nmt.align import AlignedSentence, analyse_attention, parse_pharaoh, table_json, table_markdown
-from nmt.attention_maps import SentenceAttention, is_bahdanau, teacher_forced, to_words, translate_ids
+from nmt.attention_maps import SentenceAttention, teacher_forced, to_words, translate_ids
 from nmt.checkpoint import LoadedRun, load_run
 from nmt.cli import prepare_argv, read_sentences
 from nmt.corpora.base import CorpusError
@@ -86,7 +86,7 @@ def sentence_figures(
 ) -> dict[str, Figure]:
     """The heatmaps of one sentence, by file-name suffix (see the module docstring).
 
-    A model with one layer, one head and no self-attention (the RNN) gets one panel, its Bahdanau α.
+    A model whose ``attention_layout`` is a single map (the RNN's Bahdanau α) gets one panel.
     A Transformer gets a grid per attention kind and, for cross-attention, a single panel per layer's
     head average (and per head with ``panels="all"``). ``gold`` (a Pharaoh line on the same target
     text) is outlined on word-level single panels.
@@ -115,7 +115,7 @@ def iter_figures(
             weights, cols, rows = to_words(weights, cols, rows)
         note = WORD_NOTES[kind] if words else None
         links = sorted(parse_pharaoh(gold)[1]) if gold and words and kind == "cross" else []
-        if is_bahdanau(att):
+        if att.layout.single_map:
             title = f"{model} · {att.cross_name}{suffix}"
             yield kind, attention_heatmap(weights[0, 0], cols, rows, title=title, note=note, links=links)
             continue
@@ -222,7 +222,7 @@ def _given_sentences(cfg: DictConfig, run: LoadedRun, settings: DecodeSettings) 
     stems = [f"{_slug(s)}-forced" if forced else _slug(s) for s in sources]
     stems = [s if stems.count(s) == 1 else f"{s}-{k}" for k, s in enumerate(stems)]
     # self-attention is always kept: it tells the RNN from a one-layer, one-head Transformer
-    atts = teacher_forced(run.model, run.vocab, sources, targets, cfg.batch_size)
+    atts = teacher_forced(run.model, run.vocab, sources, targets, int(cfg.max_tokens))
     return [(stem, context, att, None) for stem, att in zip(stems, atts, strict=True)]
 
 
@@ -236,7 +236,7 @@ def _split_sentences(cfg: DictConfig, run: LoadedRun, settings: DecodeSettings) 
         context, tag = f"own translation ({settings.strategy})", "-decoded"
     else:
         targets, context, tag = run.vocab.encode_tgt(references), "teacher-forced on the reference", ""
-    atts = teacher_forced(run.model, run.vocab, sources, targets, cfg.batch_size)
+    atts = teacher_forced(run.model, run.vocab, sources, targets, int(cfg.max_tokens))
     return [
         (f"{cfg.split}-{k:03d}{tag}", f"{cfg.split} #{k} · {context}", att, g)
         for k, (att, g) in enumerate(zip(atts, gold, strict=True))
@@ -247,8 +247,8 @@ def draw(cfg: DictConfig, run: LoadedRun, label: str, output: Path) -> list[Path
     """Draw and save the heatmaps of one run; returns the files written."""
     settings = DecodeSettings(**OmegaConf.to_container(cfg.get("decode") or run.config.decode, resolve=True))
     jobs = _given_sentences(cfg, run, settings) if cfg.src is not None else _split_sentences(cfg, run, settings)
-    if cfg.self_attention and is_bahdanau(jobs[0][2]):
-        print(f"note: {label} has no self-attention; self_attention=true draws its Bahdanau α only")
+    if cfg.self_attention and not jobs[0][2].layout.self_attention:
+        print(f"note: {label} has no self-attention; self_attention=true draws its {jobs[0][2].cross_name} only")
     written: list[Path] = []
     rows: list[tuple[str, list[Path]]] = []
     bar = tqdm(jobs, desc=f"heatmaps {label}", unit="sentence", disable=True if len(jobs) < 5 else None)  # None: tty
@@ -312,7 +312,13 @@ def analyse(cfg: DictConfig, runs: list[LoadedRun], labels: list[str], output: P
             )
         targets = run.vocab.encode_tgt(references)
         atts = teacher_forced(
-            run.model, run.vocab, sources, targets, cfg.batch_size, self_attention=False, progress=len(sources) > 200
+            run.model,
+            run.vocab,
+            sources,
+            targets,
+            int(cfg.max_tokens),
+            self_attention=False,
+            progress=len(sources) > 200,
         )
         sentences = [AlignedSentence(a.cross, a.src_pieces, a.tgt_pieces, g) for a, g in zip(atts, gold, strict=True)]
         rows += analyse_attention(sentences, model=label, method=cfg.method)

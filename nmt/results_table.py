@@ -4,11 +4,14 @@ Usage::
 
     python -m nmt.results_table docs/results/multi30k-en-de docs/results/multi30k-de-en
     python -m nmt.results_table docs/results/multi30k-en-de docs/results/multi30k-de-en --readme README.md
+    python -m nmt.results_table docs/results/multi30k-en-de --reference published.csv
 
 Each folder is a report of ``nmt.compare`` (its ``comparison.json`` holds every run's
 ``results.json`` and, when ``nmt.length_penalty`` was run, the penalty chosen on val). One row per
 model and direction with the run's own test scores, plus a row with the val-chosen length penalty
 where it differs; then the val scores behind each choice, the sacreBLEU signatures and the hardware.
+The table reports results only; ``--reference <csv|json>`` adds a column of the user's own figures
+to read them against (e.g. published scores), one per (src, tgt, model): see ``read_reference``.
 
 With ``--readme`` the block between ``<!-- results-table …`` and ``<!-- /results-table -->`` is
 replaced (the opening marker names the folders); without it the block is printed. The test suite
@@ -18,6 +21,8 @@ drift from the files they came from.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from collections.abc import Sequence
@@ -27,52 +32,52 @@ from nmt.atomic import write_text_atomic
 from nmt.cli import ArgumentParser
 from nmt.comparison_report import METRIC_NAMES, format_penalty, signatures
 from nmt.errors import CompareError, one_line_errors
+from nmt.models.registry import model_class
 
-# The goals the published runs were measured against: (metric, at least) per (src, tgt, model).
-# de→en: 3 BLEU (lowercased) above the published tutorial figures for the same architectures.
-TARGETS: dict[tuple[str, str, str], tuple[tuple[str, float], ...]] = {
-    ("en", "de", "transformer"): (("bleu", 36.0), ("bleu_lc", 38.0)),
-    ("en", "de", "rnn"): (("bleu_lc", 34.0),),
-    ("de", "en", "transformer"): (("bleu_lc", 39.5),),
-    ("de", "en", "rnn"): (("bleu_lc", 31.1),),
-}
 BEGIN = "<!-- results-table"
 END = "<!-- /results-table -->"
 HEADER = (
     "direction", "model", "length penalty", "BLEU", "BLEU (lc)", "chrF", "parameters", "training",
-    "steps", "train tokens/s", "target",
+    "steps", "train tokens/s",
 )  # fmt: skip
 
 
 def describe_model(results: dict) -> str:
-    """A short architecture name from a run's config, e.g. ``Transformer (3+3 layers, 256 wide, 4 heads)``."""
+    """The model's own short description of its config (``Seq2Seq.describe``), e.g. ``Transformer (3+3 layers, …)``.
+
+    The class is looked up by the config's ``_target_`` among the registered models only (nothing is
+    imported from a report); an unknown one is described by the run's model name.
+    """
     net = results.get("config", {}).get("model", {}).get("net", {})
-    if results.get("model") == "transformer":
-        return (
-            f"Transformer ({net.get('enc_layers')}+{net.get('dec_layers')} layers, {net.get('d_model')} wide, "
-            f"{net.get('n_heads')} heads)"
-        )
-    if results.get("model") == "rnn":
-        layers = net.get("enc_layers", 1)
-        deep = f"{layers}-layer " if layers and layers > 1 else ""
-        return f"RNN ({deep}bi-GRU {net.get('hidden_dim')} + Bahdanau attention)"
-    return str(results.get("model"))
+    cls = model_class(str(net.get("_target_")))
+    return cls.describe(net) if cls is not None else str(results.get("model"))
 
 
-def against_targets(key: tuple[str, str, str], scores: dict) -> str:
-    """``≥ 36.0 ✓, ≥ 38.0 lc ✗ (−0.20)``: each target of this model and direction, met or by how much not."""
-    parts = []
-    for metric, goal in TARGETS.get(key, ()):
-        value = round(float(scores[metric]), 2)
-        name = {"bleu": "", "bleu_lc": " lc", "chrf": " chrF"}[metric]
-        parts.append(f"≥ {goal:.1f}{name} " + ("✓" if value >= goal else f"✗ (−{goal - value:.2f})"))
-    return ", ".join(parts) or "—"
+def read_reference(path: str | Path) -> dict[tuple[str, str, str], str]:
+    """A user's reference column: (source language, target language, model name) -> the text to show.
+
+    The file is a CSV with the columns ``src,tgt,model,reference``, or a JSON list of objects with those
+    keys, e.g. ``{"src": "en", "tgt": "de", "model": "rnn", "reference": "34.0 (lc, tutorial)"}``.
+
+    Raises:
+        CompareError: the file is missing, unreadable or lacks one of those columns.
+    """
+    path = Path(path)
+    keys = ("src", "tgt", "model", "reference")
+    try:
+        text = path.read_text(encoding="utf-8")
+        rows = json.loads(text) if path.suffix == ".json" else list(csv.DictReader(io.StringIO(text)))
+        return {(str(r["src"]), str(r["tgt"]), str(r["model"])): str(r["reference"]) for r in rows}
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise CompareError(
+            f"reference={path}: not a readable reference table ({type(err).__name__}: {err}); give a CSV with the "
+            f"columns {','.join(keys)} or a JSON list of objects with those keys"
+        ) from None
 
 
 def _row(direction: str, run: dict, lp: str, scores: dict, first: bool) -> list[str]:
     r = run["results"]
     train = r.get("train", {})
-    key = (str(r.get("src_lang")), str(r.get("tgt_lang")), str(r.get("model")))
     extra = (
         [
             f"{r['params']:,}",
@@ -91,7 +96,6 @@ def _row(direction: str, run: dict, lp: str, scores: dict, first: bool) -> list[
         f"{scores['bleu_lc']:.2f}",
         f"{scores['chrf']:.2f}",
         *extra,
-        against_targets(key, scores),
     ]
 
 
@@ -153,15 +157,25 @@ def _notes(runs: Sequence[dict]) -> list[str]:
     return lines
 
 
-def render(folders: Sequence[str | Path]) -> str:
-    """The whole generated block, markers included."""
+def render(folders: Sequence[str | Path], reference: str | Path | None = None) -> str:
+    """The whole generated block, markers included; with ``reference`` (``read_reference``) one more column."""
     runs = load_reports(folders)
-    rows = [row for run in runs for row in rows_of(run)]
+    header, rows = list(HEADER), [row for run in runs for row in rows_of(run)]
+    args = " ".join(map(str, folders))
+    if reference is not None:
+        given = read_reference(reference)
+        header.append("reference")
+        keys = [_key(run["results"]) for run in runs for _ in rows_of(run)]
+        firsts = [row[0] != "" for row in rows]
+        rows = [
+            [*row, given.get(key, "—") if first else ""] for row, key, first in zip(rows, keys, firsts, strict=True)
+        ]
+        args += f" --reference {reference}"
     return "\n".join(
         [
-            f"{BEGIN}: python -m nmt.results_table {' '.join(map(str, folders))} --readme README.md -->",
-            "| " + " | ".join(HEADER) + " |",
-            "|" + "|".join("---" for _ in HEADER) + "|",
+            f"{BEGIN}: python -m nmt.results_table {args} --readme README.md -->",
+            "| " + " | ".join(header) + " |",
+            "|" + "|".join("---" for _ in header) + "|",
             *("| " + " | ".join(row) + " |" for row in rows),
             "",
             *_notes(runs),
@@ -170,15 +184,25 @@ def render(folders: Sequence[str | Path]) -> str:
     )
 
 
-def readme_folders(text: str) -> list[str]:
-    """The report folders named in a README's opening marker."""
+def _key(results: dict) -> tuple[str, str, str]:
+    return str(results.get("src_lang")), str(results.get("tgt_lang")), str(results.get("model"))
+
+
+def readme_args(text: str) -> tuple[list[str], str | None]:
+    """The report folders and the reference file (or None) named in a README's opening marker."""
     match = re.search(re.escape(BEGIN) + r": python -m nmt\.results_table (.*?) --readme \S+ -->", text)
     if not match:
         raise CompareError(f"no '{BEGIN}: python -m nmt.results_table <folders> --readme README.md -->' marker")
-    return match.group(1).split()
+    folders, _, reference = match.group(1).partition(" --reference ")
+    return folders.split(), reference.strip() or None
 
 
-def update_readme(readme: Path, folders: Sequence[str | Path]) -> None:
+def readme_folders(text: str) -> list[str]:
+    """The report folders named in a README's opening marker."""
+    return readme_args(text)[0]
+
+
+def update_readme(readme: Path, folders: Sequence[str | Path], reference: str | Path | None = None) -> None:
     """Replace the README's generated block (markers included) with a fresh one."""
     if not readme.is_file():
         raise CompareError(f"--readme {readme}: no such file; give the README that holds the generated block")
@@ -186,19 +210,22 @@ def update_readme(readme: Path, folders: Sequence[str | Path]) -> None:
     start, end = text.find(BEGIN), text.find(END)
     if start < 0 or end < start:
         raise CompareError(f"{readme}: no '{BEGIN} …' … '{END}' block to replace; add the two markers first")
-    write_text_atomic(readme, text[:start] + render(folders) + text[end + len(END) :])
+    write_text_atomic(readme, text[:start] + render(folders, reference) + text[end + len(END) :])
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = ArgumentParser(prog="python -m nmt.results_table", description=__doc__.split("\n\n")[0])
     parser.add_argument("folders", nargs="+", help="report folders of nmt.compare (with comparison.json)")
     parser.add_argument("--readme", type=Path, help="replace the generated block in this file instead of printing")
+    parser.add_argument(
+        "--reference", help="a CSV or JSON of reference figures to show beside the results (src,tgt,model,reference)"
+    )
     args = parser.parse_args(argv)
     with one_line_errors("nmt.results_table"):
         if args.readme:
-            update_readme(args.readme, args.folders)
+            update_readme(args.readme, args.folders, args.reference)
         else:
-            print(render(args.folders))
+            print(render(args.folders, args.reference))
 
 
 if __name__ == "__main__":

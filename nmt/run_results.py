@@ -1,4 +1,5 @@
-"""The records of ``results.json`` that every training run writes, finished or not."""
+"""The records of ``results.json`` that every training run writes, finished or not; the test scores
+its loggers get."""
 
 from __future__ import annotations
 
@@ -94,3 +95,15 @@ def stopped_results(
     }
     write_json_atomic(run_dir / "results.json", results)
     return results
+
+
+def log_test_scores(trainer: pl.Trainer, scores: dict) -> None:
+    """``test/bleu`` and ``test/chrf`` to every logger of the trainer (metrics.csv, TensorBoard).
+
+    The step is the one Lightning gives the validation after the last update (``global_step - 1``,
+    which metrics.csv records as ``global_step``: see ``AppendingCSVLogger``).
+    """
+    metrics = {"test/bleu": float(scores["bleu"]), "test/chrf": float(scores["chrf"])}
+    for logger in trainer.loggers:
+        logger.log_metrics(metrics, step=max(trainer.global_step - 1, 0))
+        logger.save()

@@ -6,8 +6,9 @@ pickle builds whatever object a checkpoint names. So:
 
 * ``load_run_config`` reads a run's ``config.yaml``, resolves its interpolations once (so none can
   build a node later) and refuses it, in one line naming the key, unless every node that Hydra
-  would call names a target of ``ALLOWED_TARGETS``: the project's own models and corpora and the
-  optimisers and schedulers its configs use;
+  would call names a target of ``ALLOWED_TARGETS`` (the project's own corpora and the optimisers
+  and schedulers its configs use) or a model class of ``nmt.models.registry`` (the project's own,
+  and those the user's code registered: ``plugins=`` on the command line, never the folder);
 * ``read_checkpoint`` loads with ``torch.load(weights_only=True)`` and tells a truncated file from
   one that holds a Python object;
 * ``check_weights_fit`` tells a checkpoint of another model from one of another vocabulary.
@@ -29,13 +30,12 @@ from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
 from nmt.errors import CheckpointError
+from nmt.models.registry import model_targets
 
 # Exact names only: Hydra resolves a dotted name through attributes, so a prefix such as
 # "nmt.models." would also admit "nmt.models.rnn.<anything rnn.py imported>".
 ALLOWED_TARGETS = frozenset(
     {
-        "nmt.models.rnn.Bahdanau",
-        "nmt.models.transformer.Transformer",
         "nmt.corpora.files.load_files",
         "nmt.corpora.multi30k.load_multi30k",
         "nmt.corpora.toy.load_toy",
@@ -51,7 +51,7 @@ _HYDRA_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_")
 
 
 def refuse_unknown_targets(node: Any, where: str, key: str = "") -> None:
-    """Raise a CheckpointError unless every call a config could make is in ``ALLOWED_TARGETS``.
+    """Raise a CheckpointError unless every call a config could make is allowed (see the module docstring).
 
     Args:
         node: a plain container (dicts, lists, scalars), e.g. ``OmegaConf.to_container(cfg)``.
@@ -62,13 +62,13 @@ def refuse_unknown_targets(node: Any, where: str, key: str = "") -> None:
         special = [k for k in _HYDRA_KEYS if k in node]
         if special:
             target = node.get("_target_")
-            if not isinstance(target, str) or target not in ALLOWED_TARGETS:
+            if not isinstance(target, str) or target not in ALLOWED_TARGETS | model_targets():
                 at = f"{key}._target_" if key else "_target_"
                 named = f"names {target!r}" if "_target_" in node else f"has {special[0]} without a _target_"
                 raise CheckpointError(
                     f"{where}: {at} {named}, which nmt does not instantiate from a run folder (only its own models, "
-                    "corpora, optimisers and schedulers); this run folder may be malicious: do not open it, "
-                    "or fix that key by hand"
+                    "corpora, optimisers and schedulers, and models registered by plugins=<module> on the command "
+                    "line); this run folder may be malicious: do not open it, or fix that key by hand"
                 )
         for k, value in node.items():
             refuse_unknown_targets(value, where, f"{key}.{k}" if key else str(k))

@@ -40,49 +40,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from nmt.errors import ConfigError
+from nmt.decode_settings import STRATEGIES, DecodeSettings
 from nmt.models.base import Seq2Seq
 
-STRATEGIES = ("greedy", "beam", "sample")
-
-
-@dataclass(frozen=True)
-class DecodeSettings:
-    """How to decode; the fields of a ``conf/decode/*.yaml`` file.
-
-    Args:
-        strategy: "greedy", "beam" or "sample".
-        beam_size: K, beams per sentence (beam).
-        length_penalty: GNMT alpha, lp(n) = ((5 + n) / 6) ** alpha; 0 ranks by log-probability (beam).
-        n_best: hypotheses returned per sentence, ≤ beam_size (beam; greedy and sample return 1).
-        max_len_a, max_len_b: at most floor(a · source length + b) tokens per hypothesis.
-        temperature: logits are divided by it before sampling (> 0; → 0 approaches greedy).
-        top_k: sample among the k most likely pieces only; 0 keeps them all.
-        seed: seeds the sampling generator; None draws from torch's global generator.
-    """
-
-    strategy: str = "greedy"
-    beam_size: int = 5
-    length_penalty: float = 0.6
-    n_best: int = 1
-    max_len_a: float = 1.5
-    max_len_b: int = 10
-    temperature: float = 1.0
-    top_k: int = 0
-    seed: int | None = None
-
-    def __post_init__(self) -> None:
-        checks = [
-            (self.strategy in STRATEGIES, f"strategy must be one of {STRATEGIES}, got {self.strategy!r}"),
-            (self.beam_size >= 1, f"beam_size must be >= 1, got {self.beam_size}"),
-            (1 <= self.n_best <= self.beam_size, f"n_best must be in [1, beam_size], got {self.n_best}"),
-            (self.max_len_a >= 0 and self.max_len_b >= 0, "max_len_a and max_len_b must be >= 0"),
-            (self.temperature > 0, f"temperature must be > 0 (use greedy for 0), got {self.temperature}"),
-            (self.top_k >= 0, f"top_k must be >= 0 (0 disables it), got {self.top_k}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(f"decode settings (conf/decode/*.yaml or decode.* overrides): {message}")
+__all__ = ["STRATEGIES", "DecodeSettings", "Hypothesis", "beam_search", "decode", "greedy", "sample"]
 
 
 @dataclass

@@ -30,6 +30,7 @@ from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, Mode
 from pytorch_lightning.loggers import Logger
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from nmt.api import Translator
 from nmt.atomic import write_json_atomic, write_text_atomic
 from nmt.checkpoint import (
     average_checkpoints,
@@ -41,8 +42,8 @@ from nmt.checkpoint import (
 from nmt.cli import prepare_argv
 from nmt.config_checks import check_config, decode_settings
 from nmt.data import TranslationDataModule, build_datamodule
+from nmt.decoding import Scored
 from nmt.errors import ConfigError, NmtError
-from nmt.evaluation import score_hypotheses
 from nmt.models.base import Seq2Seq
 from nmt.module import NonFiniteLossError, Seq2SeqModule
 from nmt.quiet import LineProgress, on_terminal, quiet_lightning
@@ -56,7 +57,7 @@ from nmt.resume import (
     resume_target,
     run_dir_for,
 )
-from nmt.run_results import run_record, stopped_results, train_record
+from nmt.run_results import log_test_scores, run_record, stopped_results, train_record
 from nmt.run_state import AppendingCSVLogger, AtomicCheckpointIO, LastCheckpoint, RngState, SpacedCheckpoint
 
 log = logging.getLogger(__name__)
@@ -189,10 +190,7 @@ def choose_test_weights(
         log.warning("checkpoint.average=%d: %s; testing the best checkpoint", n, err)
         return best, choice
     model.load_state_dict(average_checkpoints(pool))
-    val_decode = decode_settings(cfg, "val_decode")
-    _, val = score_hypotheses(
-        model, dm.dataloader("val", shard=False), dm.references("val"), dm.vocab.decode_tgt, val_decode
-    )
+    val = _score_split(cfg, model, dm, "val", decode_settings(cfg, "val_decode")).scores
     files = [run_relative(p, run_dir) for p in pool]
     steps = [_checkpoint_step(p) for p in pool]
     log.info("val BLEU: best checkpoint %.2f, average of the last %d %.2f", best_bleu, n, val["bleu"])
@@ -207,6 +205,13 @@ def choose_test_weights(
         return model.state_dict(), averaged
     choice["average_val_bleu"] = {"val_bleu": val["bleu"], "files": files, "steps": steps}
     return best, choice
+
+
+def _score_split(cfg: DictConfig, model: Seq2Seq, dm: TranslationDataModule, split: str, settings) -> Scored:
+    """Decode and score a split as ``nmt.evaluate`` does (``nmt.decoding.decode_and_score``): one path, one output."""
+    translator = Translator(model, dm.vocab, int(cfg.data.max_len), config=cfg)
+    budget = int(cfg.data.get("eval_max_tokens") or cfg.data.max_tokens)
+    return translator.score(dm.sources(split), dm.references(split), settings, budget)
 
 
 def _prepare_run_folder(cfg: DictConfig, run_dir: Path, resume: bool, overrides: list[str], step: int) -> None:
@@ -331,11 +336,11 @@ def _test_and_report(cfg, run_dir, trainer, module, model, dm, cbs: RunCallbacks
     best_bleu = float(best_cb.best_model_score) if best_cb.best_model_score is not None else float("-inf")
     weights, tested = choose_test_weights(cfg, run_dir, best_path, best_bleu, model, dm)
     model.load_state_dict(weights)
-    hyps, test = score_hypotheses(
-        model, dm.dataloader("test", shard=False), dm.references("test"), dm.vocab.decode_tgt, test_decode
-    )
+    scored = _score_split(cfg, model, dm, "test", test_decode)
+    test = scored.scores
+    log_test_scores(trainer, test)
     hyp_path = run_dir / "hypotheses" / "test.txt"
-    write_text_atomic(hyp_path, "".join(h + "\n" for h in hyps))
+    write_text_atomic(hyp_path, "".join(h + "\n" for h in scored.texts))
     test["hypotheses"] = str(hyp_path.relative_to(run_dir))
 
     results = {

@@ -11,11 +11,11 @@ from hydra import compose, initialize_config_dir
 from torch.utils.flop_counter import FlopCounterMode
 
 from nmt.batch import Batch
-from nmt.bench import batch_lengths, bench, check_targets, choose_data, format_report, spread
+from nmt.bench import batch_lengths, bench, choose_data, format_report, spread
 from nmt.checkpoint import load_run
-from nmt.flops import TRAIN_FACTOR, RNNDims, TransformerDims, forward_flops, peak_matmul_gflops
-from nmt.models.rnn import Bahdanau
-from nmt.models.transformer import Transformer
+from nmt.flops import TRAIN_FACTOR, forward_flops, peak_matmul_gflops
+from nmt.models.rnn import Bahdanau, RNNDims
+from nmt.models.transformer import Transformer, TransformerDims
 from nmt.sampler import TokenBucketSampler, padding_fraction
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -113,25 +113,6 @@ def test_choose_data(tmp_path):
     assert (choose_data(cfg).name, choose_data(cfg).root) == ("multi30k", "/some/copy")
 
 
-def test_targets_pass_and_miss():
-    decode = {"beam_batched_vs_sequential": 6.0, "greedy_vs_beam_batched": 1.5}
-    models = {
-        "transformer": {"train": {"mfu": 0.41, "padding_fraction": 0.12}, "decode": decode},
-        "rnn": {"train": {"mfu": 0.1, "padding_fraction": 0.05}, "decode": decode},
-    }
-    verdict = {c["target"]: c["pass"] for c in check_targets(models)}
-    assert verdict == {
-        "transformer mfu >= 0.40": True,
-        "transformer padding <= 10%": False,
-        "transformer beam batched >= 5x sequential": True,
-        "transformer greedy >= 2x beam (batched)": False,
-        "rnn mfu >= 0.15": False,
-        "rnn padding <= 10%": True,
-        "rnn beam batched >= 5x sequential": True,
-        "rnn greedy >= 2x beam (batched)": False,
-    }
-
-
 def test_peak_matmul_rate_is_reported_with_its_settings():
     peak = peak_matmul_gflops(size=64, repeats=2, trials=2)
     assert peak.gflops > 0 and peak.size == 64 and peak.threads == torch.get_num_threads()
@@ -158,9 +139,9 @@ def test_quick_bench_end_to_end(tmp_path):
         assert model["decode"]["beam_sequential"]["sentences"] == 3
         assert model["decode"]["greedy_batched"]["sentences"] == 12
         assert model["profile"] and model["profile"][0]["self_cpu_ms"] >= model["profile"][-1]["self_cpu_ms"]
-    assert len(written["targets"]) == 8
+    assert "targets" not in written  # a benchmark reports figures; goals are the reader's
     table = format_report(report)
-    assert "transformer" in table and "rnn" in table and ("PASS" in table or "MISS" in table)
+    assert "transformer" in table and "rnn" in table and "PASS" not in table and "MISS" not in table
 
 
 @pytest.mark.slow

@@ -12,9 +12,11 @@ from hydra import compose, initialize_config_dir
 
 import nmt
 import nmt.translate
+from nmt.api import Translator
 from nmt.checkpoint import load_run
 from nmt.data import build_datamodule
-from nmt.evaluation import evaluate, score_hypotheses
+from nmt.decoding import decode_and_score
+from nmt.evaluation import evaluate
 from nmt.search import DecodeSettings
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -57,14 +59,13 @@ def test_blank_test_lines_keep_their_place(transformer_run, reverse_corpus, tmp_
     assert sum(map(bool, hyps)) == len(src) - 2
     assert report["bleu"] == round(sacrebleu.corpus_bleu(hyps, [refs]).score, 2)
 
-    # nmt.train's own test scoring (the data module's test loader) writes the same lines.
+    # nmt.train scores its test split through the same path: a translator over its data module's split.
     loaded = load_run(run)
     dm = build_datamodule(loaded.config)
     dm.setup("test")
-    texts, scores = score_hypotheses(
-        loaded.model, dm.dataloader("test"), dm.references("test"), dm.vocab.decode_tgt, DecodeSettings("greedy")
-    )
-    assert texts == hyps and scores["bleu"] == report["bleu"]
+    translator = Translator(loaded.model, dm.vocab, int(loaded.config.data.max_len), config=loaded.config)
+    scored = decode_and_score(translator, dm.sources("test"), dm.references("test"), DecodeSettings("greedy"), 64)
+    assert scored.texts == hyps and scored.scores["bleu"] == report["bleu"]
 
 
 def test_evaluate_and_translate_cut_long_sources_the_same_way(transformer_run, tmp_path):

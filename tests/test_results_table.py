@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nmt.results_table import against_targets, main, readme_folders, render
+from nmt.results_table import main, read_reference, readme_args, readme_folders, render
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,7 +22,16 @@ def test_readme_table_is_exactly_what_the_committed_reports_render(monkeypatch):
 
 
 def _results(src: str, tgt: str, model: str, bleu_lc: float, lp: float = 0.6) -> dict:
-    net = {"transformer": {"enc_layers": 2, "dec_layers": 1, "d_model": 64, "n_heads": 2}, "rnn": {"hidden_dim": 32}}
+    net = {
+        "transformer": {
+            "_target_": "nmt.models.transformer.Transformer",
+            "enc_layers": 2,
+            "dec_layers": 1,
+            "d_model": 64,
+            "n_heads": 2,
+        },
+        "rnn": {"_target_": "nmt.models.rnn.Bahdanau", "hidden_dim": 32},
+    }
     return {
         "model": model, "src_lang": src, "tgt_lang": tgt, "params": 1234567,
         "train": {"wall_time_s": 600.0, "steps": 4321, "tokens_per_s": 987.6},
@@ -49,28 +58,67 @@ def _report(folder: Path, runs: list[dict]) -> Path:
     return folder
 
 
-def test_rows_targets_and_provenance(tmp_path):
-    folder = _report(
+def _two_runs(tmp_path: Path) -> Path:
+    return _report(
         tmp_path / "de-en",
         [
             {"results": _results("de", "en", "rnn", 31.0), "length_penalty": _tuned(0.6, 31.0)},
             {"results": _results("de", "en", "transformer", 39.0), "length_penalty": _tuned(1.4, 40.25)},
         ],
     )
-    block = render([folder])
-    rows = [line for line in block.splitlines() if line.startswith("| de→en |") or line.startswith("|  |")]
+
+
+def _rows(block: str) -> list[str]:
+    return [line for line in block.splitlines() if line.startswith("| de→en |") or line.startswith("|  |")]
+
+
+def test_rows_and_provenance(tmp_path):
+    block = render([_two_runs(tmp_path)])
+    rows = _rows(block)
+    # The model describes itself (Seq2Seq.describe), from the saved config, found by its _target_.
     assert rows[0].startswith("| de→en | Transformer (2+1 layers, 64 wide, 2 heads) | 0.6 (default) | 38.50 | 39.00 |")
-    assert "| 1,234,567 | 10 min | 4,321 | 988 | ≥ 39.5 lc ✗ (−0.50) |" in rows[0]
-    assert rows[1] == "|  |  | 1.4 (chosen on val) | 39.85 | 40.25 | 56.00 |  |  |  |  | ≥ 39.5 lc ✓ |"
+    assert rows[0].endswith("| 1,234,567 | 10 min | 4,321 | 988 |")
+    assert rows[1] == "|  |  | 1.4 (chosen on val) | 39.85 | 40.25 | 56.00 |  |  |  |  |"
     assert rows[2].startswith("| de→en | RNN (bi-GRU 32 + Bahdanau attention) | 0.6 (default; chosen on val) |")
-    assert rows[2].endswith("| ≥ 31.1 lc ✗ (−0.10) |") and len(rows) == 3
+    assert len(rows) == 3 and "✓" not in block and "✗" not in block and "target" not in block
     assert "- de→en transformer: val BLEU by length penalty 30.00 (0.6) / 31.00 (1.4)" in block
     assert "- signature bleu_lc: `sig-lc`" in block and "- hardware: box, 2 CPUs, 1 torch thread(s)" in block
 
 
-def test_targets_compare_the_rounded_score():
-    assert against_targets(("en", "de", "transformer"), {"bleu": 36.0, "bleu_lc": 37.996}) == "≥ 36.0 ✓, ≥ 38.0 lc ✓"
-    assert against_targets(("xx", "yy", "rnn"), {"bleu": 1.0}) == "—"
+def test_unknown_model_class_is_described_by_its_name(tmp_path):
+    results = _results("de", "en", "rnn", 31.0)
+    results["config"]["model"]["net"]["_target_"] = "os.system"  # never imported: looked up among registered models
+    block = render([_report(tmp_path / "r", [{"results": results}])])
+    assert "| de→en | rnn | 0.6 (default) |" in block
+
+
+@pytest.mark.parametrize("kind", ["csv", "json"])
+def test_a_reference_column_from_the_users_file(tmp_path, kind):
+    folder = _two_runs(tmp_path)
+    ref = tmp_path / f"published.{kind}"
+    if kind == "csv":
+        ref.write_text("src,tgt,model,reference\nde,en,rnn,28.1 (tutorial)\n", encoding="utf-8")
+    else:
+        ref.write_text(json.dumps([{"src": "de", "tgt": "en", "model": "rnn", "reference": "28.1 (tutorial)"}]))
+    assert read_reference(ref) == {("de", "en", "rnn"): "28.1 (tutorial)"}
+    block = render([folder], ref)
+    rows = _rows(block)
+    assert "| train tokens/s | reference |" in block
+    assert rows[0].endswith("| 988 | — |") and rows[1].endswith("|  |  |") and rows[2].endswith("| 28.1 (tutorial) |")
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- results-table: old -->\n<!-- /results-table -->\n")
+    main([str(folder), "--reference", str(ref), "--readme", str(readme)])
+    assert readme_args(readme.read_text()) == ([str(folder)], str(ref)) and block in readme.read_text()
+
+
+def test_a_bad_reference_file_is_one_line(tmp_path, capsys):
+    ref = tmp_path / "ref.csv"
+    ref.write_text("direction,score\nde-en,1\n", encoding="utf-8")
+    with pytest.raises(SystemExit):
+        main([str(_two_runs(tmp_path)), "--reference", str(ref)])
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "ref.csv: not a readable reference table" in err
+    assert "src,tgt,model,reference" in err
 
 
 def test_update_readme_replaces_only_the_block(tmp_path):

@@ -1,4 +1,4 @@
-"""``python -m nmt.bench``: how fast both models train and decode on this machine (issue 7).
+"""``python -m nmt.bench``: how fast both models train and decode on this machine.
 
 Usage::
 
@@ -13,8 +13,9 @@ One run measures, with torch's thread setting (``threads=`` changes it for every
   (Multi30k when ``data.root`` is given or ``<cache_dir>/multi30k`` holds it, else the toy corpus):
   training target tokens/s over ``steps`` optimiser steps after ``warmup`` ones, analytic FLOPs per
   target token (``nmt.flops``), MFU = achieved FLOP/s / peak, padding of the batches used, peak RSS.
-* per model: decoding sentences/s on the test split, greedy and beam, in the data module's
-  token-budget batches and one sentence at a time, with the mean output and reference lengths (an
+* per model: decoding sentences/s on the test split, greedy and beam, in ``nmt.decoding``'s
+  token-budget batches (``data.eval_max_tokens``: sentences × beams × longest source) and one sentence
+  at a time, with the mean output and reference lengths (an
   untrained model stops at arbitrary lengths, often 0 or the limit, so ``run=`` measures trained ones).
 * around each measurement, the share of the CPUs that other processes kept busy (``nmt.flops.OtherLoad``):
   on a shared machine it says which numbers to distrust.
@@ -26,26 +27,23 @@ training runs (and stay so when the speed work changes the module or the trainer
 clock, read at the end of every step, also counts data loading and Lightning's per-step overhead,
 which training pays too. Lightning puts the module in train mode, so dropout is on (checked).
 
-Writes ``output`` (default ``runs/bench/<date>_<time>.json``) and prints a table with the targets
-of issue 7 marked PASS or MISS.
+Writes ``output`` (default ``runs/bench/<date>_<time>.json``) and prints a table of the figures.
 """
 
 from nmt.bench.config import CONF_DIR, DataChoice, choose_data, compose_train, effective_config, train_config
 from nmt.bench.decoding import TestSet, decoding_report, run_test_set, spread, time_decoding
-from nmt.bench.report import TARGETS, check_targets, format_profile, format_report
+from nmt.bench.report import format_profile, format_report
 from nmt.bench.suite import bench, bench_model
 from nmt.bench.training import StepTimer, batch_lengths, run_training, top_ops, training_report
 
 __all__ = [
     "CONF_DIR",
-    "TARGETS",
     "DataChoice",
     "StepTimer",
     "TestSet",
     "batch_lengths",
     "bench",
     "bench_model",
-    "check_targets",
     "choose_data",
     "compose_train",
     "decoding_report",

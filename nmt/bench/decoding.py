@@ -8,14 +8,12 @@ import time
 from dataclasses import asdict, dataclass
 
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import DataLoader
 
-from nmt.api import translate_batches
 from nmt.checkpoint import LoadedRun
-from nmt.data import Collate, PairDataset
+from nmt.data import PairDataset
+from nmt.decoding import cut_sources, decode_batches, decode_ids, rows_per_sentence
 from nmt.evaluation import load_eval_set
 from nmt.models.base import Seq2Seq
-from nmt.sampler import TokenBucketSampler
 from nmt.search import DecodeSettings
 
 
@@ -38,24 +36,23 @@ def spread(n: int, k: int) -> list[int]:
 def time_decoding(
     model: Seq2Seq, test: TestSet, indices: list[int], settings: DecodeSettings, one_at_a_time: bool
 ) -> dict:
-    """Decode the pairs ``indices`` of the test set in budgeted batches or one by one; rate and lengths."""
-    ds = test.dataset
-    subset = PairDataset([ds.src[i] for i in indices], [ds.tgt[i] for i in indices], list(range(len(indices))))
-    budget = 1 if one_at_a_time else test.max_tokens  # a pair over the budget is a batch of one
-    sampler = TokenBucketSampler(subset.lengths(), budget, shuffle=False)
-    loader = DataLoader(subset, batch_sampler=sampler, collate_fn=Collate(test.pad_id, test.bos_id, test.eos_id))
+    """Decode the sources ``indices`` of the test set in ``nmt.decoding`` batches of ``test.max_tokens``
+    (sentences × beams × longest source) or one by one; rate and lengths."""
+    src, tgt = [test.dataset.src[i] for i in indices], [test.dataset.tgt[i] for i in indices]
+    budget = 1 if one_at_a_time else test.max_tokens  # a sentence over the budget is a batch of one
+    batches = decode_batches([len(s) + 1 for s in src], budget, rows_per_sentence(settings))
     start = time.perf_counter()
-    hyps = translate_batches(model, loader, len(subset), settings, progress=True)
+    hyps = decode_ids(model, src, settings, budget, progress=True)
     seconds = time.perf_counter() - start
     lengths = [len(h[0].tokens) for h in hyps]  # pieces, EOS excluded, like the references below
-    limits = [math.floor(settings.max_len_a * (len(s) + 1) + settings.max_len_b) for s in subset.src]
+    limits = [math.floor(settings.max_len_a * (len(s) + 1) + settings.max_len_b) for s in src]
     return {
-        "sentences": len(subset),
-        "batches": len(sampler),
+        "sentences": len(src),
+        "batches": len(batches),
         "seconds": round(seconds, 3),
-        "sentences_per_s": round(len(subset) / seconds, 2),
+        "sentences_per_s": round(len(src) / seconds, 2),
         "mean_output_len": round(statistics.fmean(lengths), 2),
-        "mean_reference_len": round(statistics.fmean(len(t) for t in subset.tgt), 2),
+        "mean_reference_len": round(statistics.fmean(len(t) for t in tgt), 2),
         "mean_max_len": round(statistics.fmean(limits), 2),
         "at_max_len": round(sum(n >= m for n, m in zip(lengths, limits, strict=True)) / len(lengths), 3),
     }
@@ -82,10 +79,12 @@ def decoding_report(model: Seq2Seq, test: TestSet, cfg: DictConfig) -> dict:
 
 
 def run_test_set(run: LoadedRun, cfg: DictConfig) -> TestSet:
-    """The run's test split encoded with the run's own vocabulary, batched with the run's eval budget."""
+    """The run's test split encoded with the run's own vocabulary and cut at its ``data.max_len`` (as every
+    scoring path cuts, ``nmt.decoding.cut_sources``), batched with the run's eval budget."""
     given = OmegaConf.create({"split": "test", "data": {"root": cfg.data.root}, "cache_dir": None})
     _, sources, references = load_eval_set(run, given)
     v = run.vocab
-    dataset = PairDataset(v.encode_src(sources), v.encode_tgt(references), list(range(len(sources))))
+    src = cut_sources(v.encode_src(sources), int(run.config.data.get("max_len", 128)))[0]
+    dataset = PairDataset(src, v.encode_tgt(references), list(range(len(sources))))
     budget = run.config.data.get("eval_max_tokens") or run.config.data.max_tokens
     return TestSet(dataset, v.pad_id, v.bos_id, v.eos_id, int(budget))

@@ -1,31 +1,10 @@
-"""The targets of issue 7 and the printed summary of a benchmark report."""
+"""The printed summary of a benchmark report."""
 
 from __future__ import annotations
 
-TARGETS = {"transformer_mfu": 0.40, "rnn_mfu": 0.15, "padding": 0.10, "beam_batching": 5.0, "greedy_vs_beam": 2.0}
-
-
-def check_targets(models: dict[str, dict]) -> list[dict]:
-    """The targets of issue 7, each with its value and PASS (True) or MISS (False)."""
-    checks = []
-
-    def add(label: str, value: float | None, threshold: float, at_least: bool) -> None:
-        if value is not None:
-            ok = value >= threshold if at_least else value <= threshold
-            checks.append({"target": label, "value": value, "threshold": threshold, "pass": bool(ok)})
-
-    for name, m in models.items():
-        train, dec = m.get("train") or {}, m["decode"]
-        if name in ("transformer", "rnn"):
-            add(f"{name} mfu >= {TARGETS[name + '_mfu']:.2f}", train.get("mfu"), TARGETS[name + "_mfu"], True)
-        add(f"{name} padding <= {TARGETS['padding']:.0%}", train.get("padding_fraction"), TARGETS["padding"], False)
-        add(f"{name} beam batched >= 5x sequential", dec["beam_batched_vs_sequential"], TARGETS["beam_batching"], True)
-        add(f"{name} greedy >= 2x beam (batched)", dec["greedy_vs_beam_batched"], TARGETS["greedy_vs_beam"], True)
-    return checks
-
 
 def format_report(report: dict) -> str:
-    """The printed summary: machine and peak, one training row per model, decoding rows, targets."""
+    """The printed summary: machine and peak, one training row per model, decoding rows."""
     m, p, d = report["machine"], report["peak"], report["data"]
     lines = [
         f"nmt.bench — torch {m['torch']}, {m['threads']} threads, {m['cpu_model']} ({m['cpus']} CPUs)"
@@ -61,8 +40,6 @@ def format_report(report: dict) -> str:
             )
         lines.append(f"{'':<12} weights: {dec['weights']}; others used {_share(dec['other_cpu_share'])} of the CPUs")
     lines += ["", "'others': share of all CPUs other processes kept busy meanwhile; above ~5% the timings are noisy"]
-    lines += ["", "targets (issue 7)"]
-    lines += [f"  {c['target']:<42} {c['value']:>8.3f}  {'PASS' if c['pass'] else 'MISS'}" for c in report["targets"]]
     return "\n".join(lines)
 
 

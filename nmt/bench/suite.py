@@ -13,7 +13,6 @@ from omegaconf import DictConfig, OmegaConf
 from nmt.atomic import write_json_atomic
 from nmt.bench.config import DataChoice, choose_data, effective_config, train_config
 from nmt.bench.decoding import TestSet, decoding_report, run_test_set
-from nmt.bench.report import check_targets
 from nmt.bench.training import run_training, training_report
 from nmt.checkpoint import LoadedRun, build_model, load_run
 from nmt.data import build_datamodule
@@ -105,7 +104,6 @@ def _bench(cfg: DictConfig) -> dict:
     for model in report["models"].values():
         if "train" in model:
             model["train"]["mfu"] = round(model["train"]["achieved_gflops"] / best.gflops, 4)
-    report["targets"] = check_targets(report["models"])
     report["config"] = OmegaConf.to_container(cfg, resolve=True)
     write_json_atomic(output, report)
     report["output"] = str(output)

@@ -10,12 +10,17 @@ search.py drives any model through four calls and never asks which model it has:
 
 ``forward`` is teacher forcing over a whole target, and must give the same logits as
 calling ``step`` position by position (a tested property).
+
+What the rest of the package needs to know about a model it asks the model, never its tensors'
+shapes or its name: ``display_name`` and ``describe(net)`` (reports), ``attention_layout()``
+(figures), ``forward_flops`` and ``flops_formula`` (``nmt.flops``, ``nmt.bench``). A model is one
+file and one config: see ``nmt.models.registry`` for how a model from outside the package gets in.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar, TypeVar
@@ -79,13 +84,40 @@ class Attention:
     decoder: Tensor | None = None
 
 
+@dataclass(frozen=True)
+class AttentionLayout:
+    """How a model attends: what figures draw and how they title it.
+
+    Args:
+        cross_name: what figure titles call the cross-attention, e.g. "Bahdanau α".
+        kind: the kind of cross-attention, e.g. "additive" (one map per step) or "multi-head".
+        layers: L, the layers of cross-attention maps (``Attention.cross`` is (B, L, h, T, S)).
+        heads: h, the heads of each layer.
+        self_attention: whether the model has encoder and decoder self-attention to draw.
+    """
+
+    cross_name: str
+    kind: str
+    layers: int
+    heads: int
+    self_attention: bool
+
+    @property
+    def single_map(self) -> bool:
+        """One cross-attention map per sentence (L = h = 1): drawn alone, no grid of layers × heads."""
+        return self.layers == 1 and self.heads == 1
+
+
 class Seq2Seq(nn.Module, ABC):
     """An encoder-decoder over piece ids with the special ids it was built with.
 
-    ``cross_attention_name`` is what figure titles call the model's cross-attention.
+    Class attributes a model sets: ``display_name`` (reports, e.g. "Transformer"),
+    ``cross_attention_name`` (figure titles) and ``flops_formula`` (``forward_flops`` in words).
     """
 
+    display_name: ClassVar[str] = ""
     cross_attention_name: ClassVar[str] = "cross-attention"
+    flops_formula: ClassVar[str] = ""
 
     def __init__(self, pad_id: int, bos_id: int, eos_id: int) -> None:
         super().__init__()
@@ -112,6 +144,33 @@ class Seq2Seq(nn.Module, ABC):
     def reorder_state(self, state: DecoderState, index: Tensor) -> DecoderState:
         """Rows ``index`` of the state (beam reordering and expansion). Shapes: index (B',)."""
         return state.select(index)
+
+    def attention_layout(self) -> AttentionLayout:
+        """The kind, layers and heads of this model's cross-attention, and whether it has self-attention.
+
+        Figures, the explorer and compare's heatmaps ask this; decoding does not need it.
+
+        Raises:
+            NotImplementedError: the model does not say (define it on the model).
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not describe its attention: define attention_layout")
+
+    @classmethod
+    def describe(cls, net: Mapping[str, Any]) -> str:
+        """A short description from the model's config (``model.net``), e.g. "Transformer (3+3 layers, …)".
+
+        Reports call it with a run's saved config, without building the model; the default is the name.
+        """
+        return cls.display_name or cls.__name__
+
+    def forward_flops(self, src_len: int, tgt_len: int) -> int:
+        """Forward-pass FLOPs of one sentence pair of these real lengths (EOS/BOS included), matmuls only,
+        a multiply-add counted as 2 (the conventions of ``nmt.flops``).
+
+        Raises:
+            NotImplementedError: the model has no formula (``nmt.bench`` then reports no FLOPs for it).
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no FLOP formula: define forward_flops on it")
 
 
 @contextmanager

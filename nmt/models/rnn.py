@@ -11,15 +11,16 @@ W_s the initial-state bridge, W_a/U_a/v_a the alignment model, U_o/V_o/C_o/W_o t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nmt.attention import AdditiveAttention
-from nmt.models.base import Attention, DecoderState, Encoded, Seq2Seq, StepOutput
+from nmt.models.base import Attention, AttentionLayout, DecoderState, Encoded, Seq2Seq, StepOutput
 
 BRIDGES = ("backward", "mean")
 
@@ -93,7 +94,13 @@ class Bahdanau(Seq2Seq):
         out_dim: l, the output layer's size after maxout; defaults to ``emb_dim`` (as tying needs).
     """
 
+    display_name: ClassVar[str] = "RNN"
     cross_attention_name: ClassVar[str] = "Bahdanau α"
+    flops_formula: ClassVar[str] = (
+        "forward FLOPs of a pair (S source, T target tokens) = S·[12H(E+H) + (Le-1)·36H² + 4HA] + 2I·Ld·H "
+        "+ T·[6EH + 12H² + Ld·6H² + (Ld-1)·6H² + 2HA + 2AS + 4HS + 2P(3H+E) + 2lV]; per target token = "
+        "Σ over the batches' real tokens / ΣT; training = 3 × forward; matmuls only, multiply-add = 2 FLOPs"
+    )
 
     def __init__(
         self,
@@ -270,6 +277,74 @@ class Bahdanau(Seq2Seq):
         else:
             t = torch.tanh(t_tilde)
         return self.W_o(self.drop(t))  # (B, ..., V)
+
+    # ------------------------------------------------------------------ what the package asks the model
+    def attention_layout(self) -> AttentionLayout:
+        """One additive (Bahdanau) map per decoder step, no self-attention."""
+        return AttentionLayout(self.cross_attention_name, "additive", layers=1, heads=1, self_attention=False)
+
+    @classmethod
+    def describe(cls, net: Mapping[str, Any]) -> str:
+        """E.g. "RNN (bi-GRU 256 + Bahdanau attention)", "RNN (2-layer bi-GRU 512 + …)"."""
+        layers = net.get("enc_layers", 1)
+        deep = f"{layers}-layer " if layers and layers > 1 else ""
+        return f"RNN ({deep}bi-GRU {net.get('hidden_dim')} + Bahdanau attention)"
+
+    def forward_flops(self, src_len: int, tgt_len: int) -> int:
+        """Forward FLOPs of one pair (``flops_formula``; sizes read off the built model, see ``RNNDims``)."""
+        return RNNDims.of(self).forward_flops(src_len, tgt_len)
+
+
+@dataclass(frozen=True)
+class RNNDims:
+    """The sizes the model's FLOPs depend on: E embedding, H GRU size, A attention size, I the bridge
+    input (H or 2H), P = deep-output width before maxout, l after it, Le / Ld layers, V vocabulary.
+
+    Forward FLOPs of one pair (S source, T target tokens, EOS/BOS included)::
+
+        S · [12H·(E + H) + (Le - 1)·36H² + 4HA]   bidirectional GRU (3 gates: input and recurrent products
+                                                   in both directions), the keys U_a h_j
+      + 2I·Ld·H                                    the bridge s_0 = tanh(W_s ·)
+      + T · [6EH + 12H² + Ld·6H² + (Ld - 1)·6H²    GRU input W E y, context C c, recurrent U_z, U_r, U and
+                                                   the inputs of the upper layers
+             + 2HA + 2A·S + 4H·S                   attention: W_a s, v_aᵀ tanh(·) over S positions, Σ α h
+             + 2P·(3H + E) + 2lV]                  deep output U_o s + V_o E y + C_o c, and W_o
+    """
+
+    emb: int
+    hidden: int
+    attn: int
+    enc_layers: int
+    dec_layers: int
+    bridge_in: int
+    pre_out: int
+    out: int
+    vocab: int
+
+    @classmethod
+    def of(cls, model: Bahdanau) -> RNNDims:
+        """Read the sizes off a built model."""
+        return cls(
+            emb=model.tgt_embed.embedding_dim,
+            hidden=model.hidden_dim,
+            attn=model.attention.W_a.out_features,
+            enc_layers=model.encoder.num_layers,
+            dec_layers=model.dec_layers,
+            bridge_in=model.W_s.in_features,
+            pre_out=model.U_o.out_features,
+            out=model.W_o.in_features,
+            vocab=model.W_o.out_features,
+        )
+
+    def forward_flops(self, src_len: int, tgt_len: int) -> int:
+        """Forward FLOPs of one sentence pair (see the class docstring)."""
+        E, H, A, Le, Ld = self.emb, self.hidden, self.attn, self.enc_layers, self.dec_layers
+        P, L_out, V, S, T = self.pre_out, self.out, self.vocab, src_len, tgt_len
+        encoder = S * (12 * H * (E + H) + (Le - 1) * 36 * H * H + 4 * H * A) + 2 * self.bridge_in * Ld * H
+        recurrence = 6 * E * H + 12 * H * H + Ld * 6 * H * H + (Ld - 1) * 6 * H * H
+        attention = 2 * H * A + 2 * A * S + 4 * H * S
+        readout = 2 * P * (3 * H + E) + 2 * L_out * V
+        return encoder + T * (recurrence + attention + readout)
 
 
 def _embedding(vocab_size: int, emb_dim: int, pad_id: int) -> nn.Embedding:

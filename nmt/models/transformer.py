@@ -14,14 +14,16 @@ position so far: a step computes only the newest position.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nmt.attention import MultiHeadAttention, key_mask
-from nmt.models.base import Attention, DecoderState, Encoded, Seq2Seq, StepOutput
+from nmt.models.base import Attention, AttentionLayout, DecoderState, Encoded, Seq2Seq, StepOutput
 
 KV = tuple[Tensor, Tensor]
 
@@ -191,6 +193,14 @@ class Transformer(Seq2Seq):
         tie_output: the output projection reuses the target embedding matrix.
     """
 
+    display_name: ClassVar[str] = "Transformer"
+    flops_formula: ClassVar[str] = (
+        "forward FLOPs of a pair (S source, T target tokens) = S·[Le(8D²+4DF) + Ld·4D²] + Le·4DS² "
+        "+ T·[Ld(12D²+4DF) + 2DV] + Ld·4D(T²+TS); per target token = Σ over the batches' real tokens / ΣT "
+        "(so the encoder work per source token is scaled by the source/target token ratio); training = 3 × forward; "
+        "matmuls only, multiply-add = 2 FLOPs"
+    )
+
     def __init__(
         self,
         src_vocab_size: int,
@@ -300,3 +310,58 @@ class Transformer(Seq2Seq):
         if not need_weights:
             return self._logits(y), None
         return self._logits(y), Attention(_stack_layers(cross), encoded.attention, _stack_layers(selfs))
+
+    # ------------------------------------------------------------------ what the package asks the model
+    def attention_layout(self) -> AttentionLayout:
+        """Multi-head cross-attention in every decoder layer; encoder and decoder self-attention."""
+        return AttentionLayout(
+            self.cross_attention_name, "multi-head", len(self.decoder), self.n_heads, self_attention=True
+        )
+
+    @classmethod
+    def describe(cls, net: Mapping[str, Any]) -> str:
+        """E.g. "Transformer (3+3 layers, 256 wide, 4 heads)"."""
+        return (
+            f"Transformer ({net.get('enc_layers')}+{net.get('dec_layers')} layers, {net.get('d_model')} wide, "
+            f"{net.get('n_heads')} heads)"
+        )
+
+    def forward_flops(self, src_len: int, tgt_len: int) -> int:
+        """Forward FLOPs of one pair (``flops_formula``; sizes read off the built model, see ``TransformerDims``)."""
+        return TransformerDims.of(self).forward_flops(src_len, tgt_len)
+
+
+@dataclass(frozen=True)
+class TransformerDims:
+    """The sizes the Transformer's FLOPs depend on (D = d_model, F = d_ff, Le / Ld layers, V vocabulary).
+
+    Forward FLOPs of one pair (S source, T target tokens, EOS/BOS included)::
+
+        S · [Le·(8D² + 4DF) + Ld·4D²]       encoder Q, K, V, O and FFN per source token; the cross-attention
+                                             K, V projection of the memory in each decoder layer
+      + Le · 4D·S²                          encoder self-attention scores QKᵀ and the weighted sum AV
+      + T · [Ld·(12D² + 4DF) + 2DV]         decoder self-attention Q, K, V, O, cross-attention Q, O, FFN;
+                                             the vocabulary projection
+      + Ld · 4D·(T² + T·S)                  decoder self- and cross-attention scores and sums
+    """
+
+    d_model: int
+    d_ff: int
+    enc_layers: int
+    dec_layers: int
+    vocab: int
+
+    @classmethod
+    def of(cls, model: Transformer) -> TransformerDims:
+        """Read the sizes off a built model (so they match the weights, whatever the config said)."""
+        layer = model.encoder[0] if len(model.encoder) else model.decoder[0]
+        vocab = model.tgt_embed.num_embeddings if model.out_proj is None else model.out_proj.out_features
+        return cls(model.d_model, layer.ff.W_1.out_features, len(model.encoder), len(model.decoder), vocab)
+
+    def forward_flops(self, src_len: int, tgt_len: int) -> int:
+        """Forward FLOPs of one sentence pair (see the class docstring)."""
+        D, F, Le, Ld, V = self.d_model, self.d_ff, self.enc_layers, self.dec_layers, self.vocab
+        S, T = src_len, tgt_len
+        encoder = S * (Le * (8 * D * D + 4 * D * F) + Ld * 4 * D * D) + Le * 4 * D * S * S
+        decoder = T * (Ld * (12 * D * D + 4 * D * F) + 2 * D * V) + Ld * 4 * D * (T * T + T * S)
+        return encoder + decoder

@@ -1,0 +1,93 @@
+"""nmt.decoding: one batching, one truncation rule, one decode-and-score path for training and every command."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+import nmt
+from nmt.decoding import cut_sources, decode_batches
+from nmt.evaluation import evaluate
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.mark.parametrize(("budget", "rows"), [(1, 1), (40, 1), (40, 3), (1000, 5)])
+def test_batches_cover_every_sentence_once_within_the_budget(budget, rows):
+    rng = random.Random(budget + rows)
+    lengths = [rng.randint(1, 30) for _ in range(200)]
+    batches = decode_batches(lengths, budget, rows)
+    assert sorted(k for b in batches for k in b) == list(range(len(lengths)))
+    for batch in batches:  # sentences × rows × longest within budget, or a sentence alone
+        assert len(batch) == 1 or len(batch) * rows * max(lengths[k] for k in batch) <= budget
+    flat = [lengths[k] for b in batches for k in b]
+    assert flat == sorted(flat)  # length-sorted: little padding
+    if budget == 1:
+        assert all(len(b) == 1 for b in batches)
+
+
+def test_more_beams_make_smaller_batches():
+    lengths = [10] * 100
+    assert [len(b) for b in decode_batches(lengths, 500, 1)] == [50, 50]
+    assert [len(b) for b in decode_batches(lengths, 500, 5)] == [10] * 10
+
+
+def test_the_truncation_rule_cuts_never_drops():
+    ids, cut = cut_sources([[1, 2, 3, 4], [5], []], 2)
+    assert ids == [[1, 2], [5], []] and cut == [True, False, False]
+    assert cut_sources([[1, 2, 3]], None) == ([[1, 2, 3]], [False])
+
+
+def test_greedy_output_does_not_depend_on_the_batch_budget(transformer_run):
+    translator = nmt.load(transformer_run)
+    sources = _test_sources(transformer_run)
+    outputs = {budget: translator.translate(sources, strategy="greedy", max_tokens=budget) for budget in (1, 37, 10**6)}
+    assert outputs[1] == outputs[37] == outputs[10**6] and any(outputs[1])
+
+
+def _test_sources(run: Path) -> list[str]:
+    import yaml
+
+    cfg = yaml.safe_load((Path(run) / "config.yaml").read_text(encoding="utf-8"))
+    return Path(cfg["data"]["corpus"]["test"]["src"]).read_text(encoding="utf-8").splitlines()
+
+
+def test_training_and_evaluate_write_the_same_test_hypotheses(transformer_run, tmp_path):
+    """One path: nmt.train's test decode and nmt.evaluate on the tested checkpoint with its settings agree."""
+    run = Path(transformer_run)
+    results = json.loads((run / "results.json").read_text(encoding="utf-8"))
+    decode = [f"++decode.{k}={'null' if v is None else v}" for k, v in results["test"]["decode"].items()]
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(
+            config_name="evaluate",
+            overrides=[
+                f"run={run}",
+                "checkpoint=tested",
+                *decode,
+                "max_tokens=100",  # another budget than training's: batching must not matter
+                f"hypotheses={tmp_path / 'hyp.txt'}",
+                f"output={tmp_path / 'eval.json'}",
+            ],
+        )
+    report = evaluate(cfg)
+    trained = (run / results["test"]["hypotheses"]).read_text(encoding="utf-8")
+    assert (tmp_path / "hyp.txt").read_text(encoding="utf-8") == trained and trained.strip()
+    for key in ("bleu", "chrf", "bleu_lc", "signature", "decode", "max_len", "truncated_sources"):
+        assert report[key] == results["test"][key], key
+
+
+def test_test_scores_reach_the_trainers_loggers(transformer_run):
+    """test/bleu and test/chrf are logged through Lightning's loggers: metrics.csv has them."""
+    results = json.loads((Path(transformer_run) / "results.json").read_text(encoding="utf-8"))
+    with open(Path(transformer_run) / "metrics.csv", newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("test/bleu")]
+    assert len(rows) == 1
+    assert float(rows[0]["test/bleu"]) == pytest.approx(results["test"]["bleu"])
+    assert float(rows[0]["test/chrf"]) == pytest.approx(results["test"]["chrf"])
+    assert int(rows[0]["step"]) == results["train"]["steps"]
