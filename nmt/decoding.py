@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import torch
 from tqdm.auto import tqdm
@@ -30,11 +30,25 @@ from nmt.metrics import score_texts
 from nmt.models.base import Seq2Seq, eval_mode
 from nmt.search import DecodeSettings, Hypothesis, decode
 
-if TYPE_CHECKING:  # the API imports this module; only the type is needed here
-    from nmt.api import Translation, Translator
+
+class SentenceTranslator(Protocol):
+    """What ``decode_and_score`` needs of a translator; ``nmt.api.Translator`` is one.
+
+    A protocol rather than an import: the API is built on this module, never the other way round.
+    """
+
+    max_len: int | None
+
+    def decode(
+        self, sentences: Sequence[str], settings: DecodeSettings, max_tokens: int = ..., *, progress: bool = ...
+    ) -> list[list[Any]]:
+        """Per sentence, its ``nmt.api.Translation``s best first (each has ``.text`` and ``.truncated``)."""
+        ...
+
 
 __all__ = [
     "Scored",
+    "SentenceTranslator",
     "cut_sources",
     "decode_and_score",
     "decode_batches",
@@ -132,13 +146,13 @@ class Scored:
     ``max_tokens``, ``max_len`` and ``truncated_sources``.
     """
 
-    translations: list[list[Translation]]
+    translations: list[list[Any]]  # per sentence, its nmt.api.Translation hypotheses, best first
     texts: list[str]
     scores: dict
 
 
 def decode_and_score(
-    translator: Translator,
+    translator: SentenceTranslator,
     sources: Sequence[str],
     references: Sequence[str],
     settings: DecodeSettings,
