@@ -46,23 +46,38 @@ ALLOWED_TARGETS = frozenset(
         "nmt.schedule.inverse_sqrt",
     }
 )
+# The callbacks and loggers (conf/callbacks/, conf/logger/) that resuming a run may instantiate from
+# its own config.yaml; any other (MLflow, W&B, one of yours) is given again on the resume command line.
+RUN_CALLBACK_TARGETS = frozenset(
+    {
+        "nmt.run_state.AppendingCSVLogger",
+        "nmt.callbacks.AttentionHeatmaps",
+        "pytorch_lightning.loggers.TensorBoardLogger",
+        "pytorch_lightning.callbacks.LearningRateMonitor",
+        "pytorch_lightning.callbacks.EarlyStopping",
+    }
+)
+# The sections of a run config that hold those; readers of a run (evaluate, translate, plot, compare)
+# never train, so they drop these sections unread: a run logged to any tracker still opens.
+TRAINING_ONLY = ("callbacks", "logger")
 # Keys that make Hydra's instantiate treat a node as a call.
 _HYDRA_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_")
 
 
-def refuse_unknown_targets(node: Any, where: str, key: str = "") -> None:
-    """Raise a CheckpointError unless every call a config could make is in ``ALLOWED_TARGETS``.
+def refuse_unknown_targets(node: Any, where: str, key: str = "", allowed: frozenset[str] = ALLOWED_TARGETS) -> None:
+    """Raise a CheckpointError unless every call a config could make is in ``allowed``.
 
     Args:
         node: a plain container (dicts, lists, scalars), e.g. ``OmegaConf.to_container(cfg)``.
         where: the file it came from, for the message.
         key: the dotted key of ``node`` (for messages; "" at the top).
+        allowed: the targets that may be called (default ``ALLOWED_TARGETS``).
     """
     if isinstance(node, Mapping):
         special = [k for k in _HYDRA_KEYS if k in node]
         if special:
             target = node.get("_target_")
-            if not isinstance(target, str) or target not in ALLOWED_TARGETS:
+            if not isinstance(target, str) or target not in allowed:
                 at = f"{key}._target_" if key else "_target_"
                 named = f"names {target!r}" if "_target_" in node else f"has {special[0]} without a _target_"
                 raise CheckpointError(
@@ -71,14 +86,15 @@ def refuse_unknown_targets(node: Any, where: str, key: str = "") -> None:
                     "or fix that key by hand"
                 )
         for k, value in node.items():
-            refuse_unknown_targets(value, where, f"{key}.{k}" if key else str(k))
+            refuse_unknown_targets(value, where, f"{key}.{k}" if key else str(k), allowed)
     elif isinstance(node, list | tuple):
         for i, value in enumerate(node):
-            refuse_unknown_targets(value, where, f"{key}[{i}]")
+            refuse_unknown_targets(value, where, f"{key}[{i}]", allowed)
 
 
 def load_run_config(path: str | Path) -> DictConfig:
-    """A run folder's ``config.yaml``, resolved and checked (see the module docstring).
+    """A run folder's ``config.yaml``, resolved and checked (see the module docstring), without its
+    ``TRAINING_ONLY`` sections (callbacks and loggers: nothing that reads a run builds them).
 
     Raises:
         CheckpointError: the file is missing or not a YAML mapping, an interpolation does not
@@ -97,6 +113,7 @@ def load_run_config(path: str | Path) -> DictConfig:
         ) from None
     if not isinstance(plain, dict):
         raise CheckpointError(f"{path}: not a mapping of settings; use the config.yaml nmt.train wrote")
+    plain = {k: v for k, v in plain.items() if k not in TRAINING_ONLY}
     refuse_unknown_targets(plain, str(path))
     return OmegaConf.create(plain)
 
