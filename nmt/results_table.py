@@ -3,14 +3,14 @@
 Usage::
 
     python -m nmt.results_table docs/results/multi30k-en-de docs/results/multi30k-de-en
-    python -m nmt.results_table docs/results/multi30k-en-de docs/results/multi30k-de-en --readme README.md
+    python -m nmt.results_table docs/results/multi30k-en-de docs/results/multi30k-de-en readme=README.md
 
 Each folder is a report of ``nmt.compare`` (its ``comparison.json`` holds every run's
 ``results.json`` and, when ``nmt.length_penalty`` was run, the penalty chosen on val). One row per
 model and direction with the run's own test scores, plus a row with the val-chosen length penalty
 where it differs; then the val scores behind each choice, the sacreBLEU signatures and the hardware.
 
-With ``--readme`` the block between ``<!-- results-table …`` and ``<!-- /results-table -->`` is
+With ``readme=`` the block between ``<!-- results-table …`` and ``<!-- /results-table -->`` is
 replaced (the opening marker names the folders); without it the block is printed. The test suite
 renders the block again from the committed folders and compares, so the README's numbers cannot
 drift from the files they came from.
@@ -23,8 +23,11 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+import hydra
+from omegaconf import DictConfig
+
 from nmt.atomic import write_text_atomic
-from nmt.cli import ArgumentParser
+from nmt.cli import CONF_DIR, prepare_argv
 from nmt.comparison_report import METRIC_NAMES, format_penalty, signatures
 from nmt.errors import CompareError, one_line_errors
 
@@ -159,7 +162,7 @@ def render(folders: Sequence[str | Path]) -> str:
     rows = [row for run in runs for row in rows_of(run)]
     return "\n".join(
         [
-            f"{BEGIN}: python -m nmt.results_table {' '.join(map(str, folders))} --readme README.md -->",
+            f"{BEGIN}: python -m nmt.results_table {' '.join(map(str, folders))} readme=README.md -->",
             "| " + " | ".join(HEADER) + " |",
             "|" + "|".join("---" for _ in HEADER) + "|",
             *("| " + " | ".join(row) + " |" for row in rows),
@@ -172,16 +175,16 @@ def render(folders: Sequence[str | Path]) -> str:
 
 def readme_folders(text: str) -> list[str]:
     """The report folders named in a README's opening marker."""
-    match = re.search(re.escape(BEGIN) + r": python -m nmt\.results_table (.*?) --readme \S+ -->", text)
+    match = re.search(re.escape(BEGIN) + r": python -m nmt\.results_table (.*?) (?:--readme |readme=)\S+ -->", text)
     if not match:
-        raise CompareError(f"no '{BEGIN}: python -m nmt.results_table <folders> --readme README.md -->' marker")
+        raise CompareError(f"no '{BEGIN}: python -m nmt.results_table <folders> readme=README.md -->' marker")
     return match.group(1).split()
 
 
 def update_readme(readme: Path, folders: Sequence[str | Path]) -> None:
     """Replace the README's generated block (markers included) with a fresh one."""
     if not readme.is_file():
-        raise CompareError(f"--readme {readme}: no such file; give the README that holds the generated block")
+        raise CompareError(f"readme={readme}: no such file; give the README that holds the generated block")
     text = readme.read_text(encoding="utf-8")
     start, end = text.find(BEGIN), text.find(END)
     if start < 0 or end < start:
@@ -189,17 +192,24 @@ def update_readme(readme: Path, folders: Sequence[str | Path]) -> None:
     write_text_atomic(readme, text[:start] + render(folders) + text[end + len(END) :])
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = ArgumentParser(prog="python -m nmt.results_table", description=__doc__.split("\n\n")[0])
-    parser.add_argument("folders", nargs="+", help="report folders of nmt.compare (with comparison.json)")
-    parser.add_argument("--readme", type=Path, help="replace the generated block in this file instead of printing")
-    args = parser.parse_args(argv)
+FLAGS = {"--readme": ("readme", "1")}  # the option before readme= (one more release)
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="results_table", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    folders = [cfg.folders] if isinstance(cfg.folders, str) else list(cfg.folders)
     with one_line_errors("nmt.results_table"):
-        if args.readme:
-            update_readme(args.readme, args.folders)
+        if cfg.readme:
+            update_readme(Path(cfg.readme), folders)
         else:
-            print(render(args.folders))
+            print(render(folders))
+
+
+def cli() -> None:
+    """The ``nmt-results-table`` console script (and ``python -m nmt.results_table``)."""
+    prepare_argv("nmt.results_table", "results_table", text_keys=("readme",), positional="folders", flags=FLAGS)
+    main()
 
 
 if __name__ == "__main__":
-    main()
+    cli()

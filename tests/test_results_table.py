@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
+from conftest import run_command
 
-from nmt.results_table import against_targets, main, readme_folders, render
+from nmt.results_table import against_targets, readme_folders, render
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,29 +73,28 @@ def test_targets_compare_the_rounded_score():
     assert against_targets(("xx", "yy", "rnn"), {"bleu": 1.0}) == "—"
 
 
-def test_update_readme_replaces_only_the_block(tmp_path):
+def test_update_readme_replaces_only_the_block(tmp_path, monkeypatch):
     folder = _report(tmp_path / "r", [{"results": _results("en", "de", "rnn", 35.0)}])
     readme = tmp_path / "README.md"
     readme.write_text("# title\n\nbefore\n<!-- results-table: old -->\nstale | 1 |\n<!-- /results-table -->\nafter\n")
-    main([str(folder), "--readme", str(readme)])
+    assert run_command("nmt.results_table", [str(folder), f"readme={readme}"], monkeypatch) == 0
     text = readme.read_text()
     assert text.startswith("# title\n\nbefore\n") and text.endswith("\nafter\n") and "stale" not in text
     assert readme_folders(text) == [str(folder)] and render([folder]) in text
 
 
-def test_errors_name_the_file_and_the_fix(tmp_path, capsys):
+def test_errors_name_the_file_and_the_fix(tmp_path, capsys, monkeypatch):
     folder = _report(tmp_path / "r", [{"results": _results("en", "de", "rnn", 35.0)}])
     (tmp_path / "README.md").write_text("no markers\n")
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "comparison.json").write_text("{not json")
     for args, message in (
         ([str(tmp_path)], "comparison.json: missing; write the report with python -m nmt.compare"),
-        ([str(folder), "--readme", str(tmp_path / "README.md")], "add the two markers first"),
-        ([str(folder), "--readme", str(tmp_path / "nope.md")], "nope.md: no such file"),
+        ([str(folder), f"readme={tmp_path / 'README.md'}"], "add the two markers first"),
+        ([str(folder), f"readme={tmp_path / 'nope.md'}"], "nope.md: no such file"),
         ([str(tmp_path / "bad")], "not a comparison.json of nmt.compare"),
     ):
-        with pytest.raises(SystemExit) as exit_:
-            main(args)
+        assert run_command("nmt.results_table", args, monkeypatch) == 2
         err = capsys.readouterr().err
-        assert exit_.value.code == 2 and err.startswith("nmt.results_table: error: ") and err.count("\n") == 1
+        assert err.startswith("nmt.results_table: error: ") and err.count("\n") == 1
         assert message in err
