@@ -7,7 +7,8 @@ pickle builds whatever object a checkpoint names. So:
 * ``load_run_config`` reads a run's ``config.yaml``, resolves its interpolations once (so none can
   build a node later) and refuses it, in one line naming the key, unless every node that Hydra
   would call names a target of ``ALLOWED_TARGETS``: the project's own models and corpora and the
-  optimisers and schedulers its configs use;
+  optimisers and schedulers its configs use (its ``TRAINING_ONLY`` sections, callbacks and loggers,
+  are dropped unread; resuming checks them against ``RUN_CALLBACK_TARGETS``, see nmt/resume.py);
 * ``read_checkpoint`` loads with ``torch.load(weights_only=True)`` and tells a truncated file from
   one that holds a Python object;
 * ``check_weights_fit`` tells a checkpoint of another model from one of another vocabulary.
