@@ -211,12 +211,13 @@ def check_keys(command: str, config_name: str, overrides: Sequence[Override]) ->
     plain = [o for o in overrides if o.type == OverrideType.CHANGE and not o.key_or_group.startswith("hydra")]
     groups = [o for o in plain if _is_group(o.key_or_group) and o.package is None]
     for override in groups:
-        group, choice = override.key_or_group, override.value()
+        group, value = override.key_or_group, override.value()
         choices = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
-        if isinstance(choice, str) and choice not in choices:
-            close = difflib.get_close_matches(choice, choices, n=1, cutoff=0.5)
-            hint = f"did you mean {group}={close[0]}? " if close else ""
-            fail(command, f"{group}={choice}: no such choice; {hint}(choices: {', '.join(choices)})")
+        for choice in value if isinstance(value, list) else [value]:  # logger=[csv,tensorboard] picks several
+            if isinstance(choice, str) and choice not in choices:
+                close = difflib.get_close_matches(choice, choices, n=1, cutoff=0.5)
+                hint = f"did you mean {group}={close[0]}? " if close else ""
+                fail(command, f"{group}={choice}: no such choice; {hint}(choices: {', '.join(choices)})")
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name=config_name):
             cfg = compose(config_name=config_name, overrides=[o.input_line for o in groups])

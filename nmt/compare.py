@@ -363,7 +363,8 @@ FLAGS = {
 def main(cfg: DictConfig) -> None:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    command = " ".join(["python -m nmt.compare", *HydraConfig.get().overrides.task])
+    task = HydraConfig.get().overrides.task if HydraConfig.initialized() else []
+    command = " ".join(["python -m nmt.compare", *task])
     runs = [cfg.runs] if isinstance(cfg.runs, str) else list(cfg.runs)
     with one_line_errors("nmt.compare"):
         summary = compare(

@@ -119,13 +119,13 @@ def load_reports(folders: Sequence[str | Path]) -> list[dict]:
     for folder in folders:
         path = Path(folder) / "comparison.json"
         if not path.is_file():
-            raise CompareError(f"{path}: missing; write the report with python -m nmt.compare … --out {folder}")
+            raise CompareError(f"{path}: missing; write the report with python -m nmt.compare … out={folder}")
         try:
             found = json.loads(path.read_text(encoding="utf-8"))["runs"]
         except (OSError, ValueError, KeyError, TypeError) as err:  # JSONDecodeError is a ValueError
             raise CompareError(
                 f"{path}: not a comparison.json of nmt.compare ({type(err).__name__}: {err}); write it again with "
-                f"python -m nmt.compare … --out {folder}"
+                f"python -m nmt.compare … out={folder}"
             ) from None
         runs.extend(sorted(found, key=lambda run: run["results"].get("model") != "transformer"))
     return runs

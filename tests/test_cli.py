@@ -47,6 +47,7 @@ def test_older_quoted_form_lists_and_null_are_kept():
         ("nmt.train", ["trainer.max_epoch=1"], "did you mean trainer.max_epochs?"),
         ("nmt.train", ["model=rnn", "model.net.hiden_dim=8"], "did you mean model.net.hidden_dim?"),
         ("nmt.train", ["model=rnnn"], "did you mean model=rnn? (choices: rnn, transformer)"),
+        ("nmt.train", ["logger=[csv,tensorbord]"], "no such choice; did you mean logger=tensorboard?"),
         ("nmt.evaluate", ["chekpoint=last"], "did you mean checkpoint?"),
         ("nmt.translate", ["nbset=2"], "did you mean nbest?"),
         ("nmt.plot", ["outptu=x"], "did you mean output?"),

@@ -129,7 +129,8 @@ def main(cfg: DictConfig) -> None:
         result = asyncio.run(measure(cfg.url, list(cfg.clients), cfg.requests, sentences, cfg.label))
     except httpx.HTTPError as err:
         fail("nmt.bench.explorer_latency", f"url={cfg.url}: {err!r}; is python -m nmt.serve running?")
-    result["command"] = " ".join(["python -m nmt.bench.explorer_latency", *HydraConfig.get().overrides.task])
+    task = HydraConfig.get().overrides.task if HydraConfig.initialized() else []
+    result["command"] = " ".join(["python -m nmt.bench.explorer_latency", *task])
     result["machine"] = {
         "cpus": os.cpu_count(),
         "load_average_1_5_15_min_before": load_before,
