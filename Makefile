@@ -65,7 +65,7 @@ multi30k: setup
 	wait $$tf && wait $$rnn
 	for model in transformer rnn; do \
 		$(PY) -m nmt.length_penalty run=$(PAIR_DIR)/$$model save=true $(ROOT_ARG) || exit 1; done
-	$(PY) -m nmt.compare $(PAIR_DIR)/transformer $(PAIR_DIR)/rnn --html --copy-runs --out $(REPORT)
+	$(PY) -m nmt.compare $(PAIR_DIR)/transformer $(PAIR_DIR)/rnn html=true copy_runs=true out=$(REPORT)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

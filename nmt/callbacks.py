@@ -1,8 +1,8 @@
 """Lightning callbacks: attention heatmaps of a few fixed validation sentences while training.
 
-``nmt.train`` adds ``AttentionHeatmaps`` when ``heatmaps.enabled`` (conf/train.yaml). Watching the
-same sentences epoch after epoch shows attention go from a blur to (for a good model) a near
-diagonal, or to whatever the heads learn instead.
+``nmt.train`` adds ``AttentionHeatmaps`` through conf/callbacks/heatmaps.yaml (``callbacks.heatmaps=null``
+drops it). Watching the same sentences epoch after epoch shows attention go from a blur to (for a
+good model) a near diagonal, or to whatever the heads learn instead.
 """
 
 from __future__ import annotations
@@ -61,12 +61,10 @@ class AttentionHeatmaps(pl.Callback):
     ) -> None:
         super().__init__()
         if sentences < 1 or every_n_validations < 1:
-            raise ValueError(
-                f"heatmaps.sentences={sentences} and heatmaps.every_n_validations={every_n_validations} must be >= 1"
-            )
+            raise ValueError(f"sentences={sentences} and every_n_validations={every_n_validations} must be >= 1")
         bad = [f for f in formats if f not in FORMATS]
         if bad or not formats:
-            raise ValueError(f"heatmaps.formats={list(formats)}: choose among {list(FORMATS)}")
+            raise ValueError(f"formats={list(formats)}: choose among {list(FORMATS)}")
         self.sentences, self.every_n_validations, self.formats = sentences, every_n_validations, tuple(formats)
         self.split, self.dpi, self.dirpath = split, dpi, dirpath
         self._examples: _Examples | None = None

@@ -8,10 +8,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from nmt.errors import CheckpointError, ConfigError
 from nmt.models.base import Seq2Seq
@@ -19,17 +20,18 @@ from nmt.safe_load import check_weights_fit, load_run_config, read_checkpoint
 from nmt.vocab import Vocab
 
 
+def model_config(model_cfg: DictConfig, vocab: Vocab) -> dict[str, Any]:
+    """``model_cfg.net`` as a plain dict, with the sizes and special ids of ``vocab`` added: all
+    that building the model takes (``Seq2SeqModule`` keeps it in its checkpoints' hyper-parameters)."""
+    net = OmegaConf.to_container(model_cfg.net, resolve=True)
+    sizes = {"src_vocab_size": vocab.src_size, "tgt_vocab_size": vocab.tgt_size}
+    ids = {"pad_id": vocab.pad_id, "bos_id": vocab.bos_id, "eos_id": vocab.eos_id}
+    return {**net, **sizes, **ids, "shared_vocab": vocab.joint}
+
+
 def build_model(model_cfg: DictConfig, vocab: Vocab) -> Seq2Seq:
     """Instantiate ``model_cfg.net`` with the sizes and special ids of ``vocab``."""
-    return instantiate(
-        model_cfg.net,
-        src_vocab_size=vocab.src_size,
-        tgt_vocab_size=vocab.tgt_size,
-        pad_id=vocab.pad_id,
-        bos_id=vocab.bos_id,
-        eos_id=vocab.eos_id,
-        shared_vocab=vocab.joint,
-    )
+    return instantiate(model_config(model_cfg, vocab))
 
 
 def load_weights(path: str | Path) -> dict[str, torch.Tensor]:

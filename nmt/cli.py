@@ -12,19 +12,20 @@
 * ``plugins=<module>[,<module>…]`` is taken off the line and those modules are imported first, so
   the models they register (``nmt.models.registry``) can be trained (``model=<name>``) and their run
   folders opened; Hydra never sees the key, and no run folder can name a plugin by itself.
+* bare arguments fill the command's list key (``nmt.compare runs/a runs/b`` ≡ ``runs=[runs/a,runs/b]``)
+  and older ``--flag value`` options still work for one release, with a note (``legacy_flags``).
 
 Errors are ``nmt.<command>: error: <message>`` on stderr with exit status 2, as ``nmt.errors``.
 """
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -147,6 +148,21 @@ def _groups(lines: Sequence[str]) -> dict[str, str]:
     return groups
 
 
+def _group_files(group: str, default: str) -> list[Path]:
+    """The files a group's default choice brings in: ``name``, a list ``[a, b]``, and the names of
+    the chosen file's own defaults list (conf/callbacks/default.yaml lists others)."""
+    files = []
+    for name in (n.strip() for n in default.strip("[]").split(",") if n.strip()):
+        path = CONF_DIR / group / f"{name}.yaml"
+        if not path.is_file():
+            continue
+        lines = path.read_text(encoding="utf-8").splitlines()
+        nested = [m[1] for line in lines if (m := re.match(r"^\s+-\s*(\w+)\s*$", line))]
+        files += [CONF_DIR / group / f"{n}.yaml" for n in nested if (CONF_DIR / group / f"{n}.yaml").is_file()]
+        files.append(path)
+    return files
+
+
 def help_text(command: str, config_name: str) -> str:
     """The ``--help`` page of a Hydra command: its usage lines and each of its keys on one line."""
     own = (CONF_DIR / f"{config_name}.yaml").read_text(encoding="utf-8").splitlines()
@@ -161,8 +177,7 @@ def help_text(command: str, config_name: str) -> str:
     for group, default in _groups(lines).items():
         choices = "|".join(sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")))
         rows.append((f"{group}={choices}", f"config group conf/{group}/ (default: {default})"))
-        default_file = CONF_DIR / group / f"{default}.yaml"
-        if default_file.is_file():
+        for default_file in _group_files(group, default):
             leaves = list(_leaves(default_file.read_text(encoding="utf-8").splitlines(), f"{group}.")) + leaves
     seen: dict[str, tuple[str, str]] = {}
     for key, value, comment in leaves:
@@ -227,12 +242,13 @@ def check_keys(command: str, config_name: str, overrides: Sequence[Override]) ->
     plain = [o for o in overrides if o.type == OverrideType.CHANGE and not o.key_or_group.startswith("hydra")]
     groups = [o for o in plain if _is_group(o.key_or_group) and o.package is None]
     for override in groups:
-        group, choice = override.key_or_group, override.value()
+        group, value = override.key_or_group, override.value()
         choices = _choices(group)
-        if isinstance(choice, str) and choice not in choices:
-            close = difflib.get_close_matches(choice, choices, n=1, cutoff=0.5)
-            hint = f"did you mean {group}={close[0]}? " if close else ""
-            fail(command, f"{group}={choice}: no such choice; {hint}(choices: {', '.join(choices)})")
+        for choice in value if isinstance(value, list) else [value]:  # logger=[csv,tensorboard] picks several
+            if isinstance(choice, str) and choice not in choices:
+                close = difflib.get_close_matches(choice, choices, n=1, cutoff=0.5)
+                hint = f"did you mean {group}={close[0]}? " if close else ""
+                fail(command, f"{group}={choice}: no such choice; {hint}(choices: {', '.join(choices)})")
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name=config_name):
             cfg = compose(config_name=config_name, overrides=[o.input_line for o in groups])
@@ -261,7 +277,94 @@ def _check_run_folders(command: str, config_name: str, overrides: Sequence[Overr
                 fail(command, f"{key}={folder}: no such folder; give a run folder written by nmt.train")
 
 
-def prepare_argv(command: str, config_name: str, text_keys: Sequence[str] = (), argv: list[str] | None = None) -> None:
+# Hydra's own options (they pass through untouched); those in _HYDRA_VALUE take the next argument.
+_HYDRA_FLAGS = frozenset(
+    "--hydra-help --version --cfg -c --resolve --package -p --run -r --multirun -m --shell-completion -sc "
+    "--config-path -cp --config-name -cn --config-dir -cd --info -i --experimental-rerun".split()
+)
+_HYDRA_VALUE = frozenset("--cfg -c --package -p --config-path -cp --config-name -cn --config-dir -cd".split())
+
+
+def _value(text: str) -> str:
+    """One value of an option or a list element: a number as it is, a plain path or word as it is,
+    anything else (spaces, commas, brackets, quotes) in Hydra's quotes."""
+    try:
+        parsed = OverridesParser.create().parse_override(f"k={text}").value()
+    except HydraException:
+        return hydra_quote(text)
+    if isinstance(parsed, int | float) and not isinstance(parsed, bool):
+        return text
+    plain = isinstance(parsed, str) and parsed == text and re.fullmatch(r"[\w./:@+~-]+", text)
+    return text if plain else hydra_quote(text)
+
+
+def legacy_flags(command: str, args: Sequence[str], flags: Mapping[str, tuple[str, str]]) -> list[str]:
+    """Rewrite the older ``--flag value`` options of a command to ``key=value``, with one note on stderr.
+
+    Args:
+        command: the name in messages.
+        args: the command line, program name excluded.
+        flags: ``--flag`` -> (key, arity): ``"true"``/``"false"`` (a switch setting that value),
+            ``"1"`` (one value) or ``"+"`` (the values up to the next ``--`` option or ``key=value``).
+    """
+    out: list[str] = []
+    used: list[str] = []
+    i = 0
+    while i < len(args):
+        flag, eq, inline = args[i].partition("=")
+        if flag not in flags:
+            out.append(args[i])
+            i += 1
+            continue
+        key, arity = flags[flag]
+        i += 1
+        if arity in ("true", "false"):
+            out.append(f"{key}={arity}")
+        elif arity == "1":
+            value = inline if eq else (args[i] if i < len(args) else "")
+            i += 0 if eq else 1
+            out.append(f"{key}={_value(value)}")
+        else:
+            values = [inline] if eq else []
+            while not eq and i < len(args) and not args[i].startswith("--") and "=" not in args[i]:
+                values.append(args[i])
+                i += 1
+            out.append(f"{key}=[{','.join(_value(v) for v in values)}]")
+        used.append(f"{flag} -> {out[-1]}")
+    if used:
+        note = "; ".join(used)
+        print(f"{command}: note: --options are deprecated and go in the next release: {note}", file=sys.stderr)
+    return out
+
+
+def positional_list(args: Sequence[str], key: str) -> list[str]:
+    """Gather the bare arguments (no ``=``, no leading ``-``) into one ``key=[…]`` override, in front."""
+    bare, rest = [], []
+    for i, arg in enumerate(args):
+        after_option = i > 0 and args[i - 1] in _HYDRA_VALUE
+        (bare if "=" not in arg and not arg.startswith("-") and not after_option else rest).append(arg)
+    return ([f"{key}=[{','.join(_value(a) for a in bare)}]"] if bare else []) + rest
+
+
+def _unknown_option(command: str, args: Sequence[str], flags: Mapping[str, tuple[str, str]]) -> None:
+    """Refuse an option that is neither Hydra's nor an older flag, naming the closest ``key=value``."""
+    for arg in args:
+        flag = arg.partition("=")[0]
+        if flag.startswith("-") and flag not in _HYDRA_FLAGS:
+            close = difflib.get_close_matches(flag, list(flags), n=1, cutoff=0.6)
+            key = flags[close[0]][0] if close else None
+            hint = f"did you mean {key}=…?" if key else f"python -m {command} --help lists the keys"
+            fail(command, f"{flag}: no such option; options are key=value: {hint}")
+
+
+def prepare_argv(
+    command: str,
+    config_name: str,
+    text_keys: Sequence[str] = (),
+    argv: list[str] | None = None,
+    positional: str | None = None,
+    flags: Mapping[str, tuple[str, str]] | None = None,
+) -> None:
     """Make ``argv`` (default ``sys.argv``, changed in place) ready for the command's ``@hydra.main``.
 
     Args:
@@ -269,6 +372,8 @@ def prepare_argv(command: str, config_name: str, text_keys: Sequence[str] = (), 
         config_name: its entry config in ``conf/``, e.g. ``"plot"``.
         text_keys: keys whose values are free text (sentences), quoted for Hydra.
         argv: the command line, program name first.
+        positional: the list key that bare arguments fill (``nmt.compare runs/a runs/b`` ≡ ``runs=[runs/a,runs/b]``).
+        flags: the command's older ``--flag`` options, still accepted with a note (see ``legacy_flags``).
     """
     argv = sys.argv if argv is None else argv
     args = argv[1:]
@@ -279,6 +384,11 @@ def prepare_argv(command: str, config_name: str, text_keys: Sequence[str] = (), 
         args = take_plugins(args)
     except ConfigError as err:
         fail(command, str(err))
+    if flags:
+        args = legacy_flags(command, args, flags)
+        _unknown_option(command, args, flags)
+    if positional:
+        args = positional_list(args, positional)
     args = quote_text_args(args, text_keys)
     argv[1:] = args
     if any(a.startswith("-") for a in args):  # Hydra's own flags (multirun, --cfg …): Hydra decides
@@ -290,36 +400,6 @@ def prepare_argv(command: str, config_name: str, text_keys: Sequence[str] = (), 
              "commas or non-ASCII letters in quotes: key='a value, with commas'")  # fmt: skip
     check_keys(command, config_name, overrides)
     _check_run_folders(command, config_name, overrides)
-
-
-class _OneLineHelp(argparse.HelpFormatter):
-    """Help lines that are not wrapped (one line per option)."""
-
-    def __init__(self, prog: str) -> None:
-        super().__init__(prog, max_help_position=36, width=1000)
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """``argparse`` for the commands that use it (compare, results_table): errors in one line, an
-    unknown option with the closest valid one (``--hmtl``: did you mean --html?); ``--help`` with
-    each option on one line."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", _OneLineHelp)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message: str) -> NoReturn:
-        command = self.prog.split()[-1]
-        unknown = message.partition("unrecognized arguments: ")[2].split()
-        options = [o for o in self._option_string_actions if o.startswith("--")]
-        for arg in unknown:
-            close = difflib.get_close_matches(arg.split("=")[0], options, n=1, cutoff=0.6)
-            if close:
-                message += f"; did you mean {close[0]}?"
-                break
-        else:
-            message += f"; python -m {command} --help lists the options"
-        fail(command, message)
 
 
 def read_sentences(path: str, key: str) -> list[str]:

@@ -4,19 +4,19 @@ Usage::
 
     python -m nmt.train -m model=rnn,transformer         # multirun/toy-en-de/<time>/{rnn-0,transformer-1}
     python -m nmt.compare multirun/toy-en-de/<time>       # -> multirun/toy-en-de/<time>/compare/
-    python -m nmt.compare runs/a runs/b --out report --html
-    python -m nmt.compare runs/a runs/mine plugins=my_models  # a model registered outside nmt (README)
+    python -m nmt.compare runs/a runs/b out=report html=true     # ≡ runs=[runs/a,runs/b] out=report …
+    python -m nmt.compare runs/a runs/mine plugins=my_models     # a model registered outside nmt (README)
 
 Every argument is a run folder (it holds ``results.json``) or a folder searched for run folders, such
 as a multirun folder. Runs whose data or tokenisation differ (``data_fingerprint`` in
 ``results.json``) are refused: their scores are not comparable.
 
-The report folder (``--out``; default ``<the folder given>/compare`` or ``compare/`` beside the runs)
-gets ``report.md`` (``report.html`` with ``--html``), ``comparison.json``, ``learning_curves.png``
+The report folder (``out=``; default ``<the folder given>/compare`` or ``compare/`` beside the runs)
+gets ``report.md`` (``report.html`` with ``html=true``), ``comparison.json``, ``learning_curves.png``
 (val BLEU against step and against wall time) and ``heatmaps.png`` (the same test sentences,
 teacher-forced on their references, one column per model). Decoding speed is measured here, in one
 process, greedy and with each run's own test beam, so the models are timed under the same load.
-With ``--copy-runs`` each run's provenance (``results.json``, ``config.yaml``, ``metrics.csv``,
+With ``copy_runs=true`` each run's provenance (``results.json``, ``config.yaml``, ``metrics.csv``,
 ``eval/`` and ``hypotheses/``; no checkpoints) is copied into ``<report>/<label>/``, so the report
 folder stands alone, e.g. to publish it in ``docs/results/``.
 """
@@ -28,20 +28,21 @@ import json
 import os
 import re
 import shutil
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import hydra
 import numpy as np
 import torch
+from hydra.core.hydra_config import HydraConfig
 from matplotlib.figure import Figure
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from nmt.api import Translator
 from nmt.atomic import write_json_atomic, write_text_atomic
 from nmt.attention_maps import SentenceAttention, teacher_forced
 from nmt.checkpoint import LoadedRun, load_run, unfinished_reason
-from nmt.cli import ArgumentParser, take_plugins
+from nmt.cli import CONF_DIR, prepare_argv
 from nmt.comparison_report import PROVENANCE_DIRS, PROVENANCE_FILES, Run, html_report, markdown_report
 from nmt.errors import CompareError, one_line_errors
 from nmt.evaluation import load_eval_set
@@ -362,35 +363,39 @@ def compare(
     return summary
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = ArgumentParser(prog="python -m nmt.compare", description=__doc__.split("\n\n")[0])
-    parser.add_argument("paths", nargs="+", help="run folders of nmt.train, or folders holding them (a multirun)")
-    parser.add_argument("--out", help="report folder (default: <folder>/compare, or compare/ beside the runs)")
-    parser.add_argument("--html", action="store_true", help="also write report.html")
-    parser.add_argument(
-        "--copy-runs", action="store_true", help="copy each run's results, config, metrics, eval/, hypotheses/ here"
-    )
-    parser.add_argument(
-        "--sentences", type=int, nargs="*", default=[0, 1, 2], help="test sentences to draw (none: no heatmaps)"
-    )
-    parser.add_argument("--no-decode", action="store_true", help="skip the greedy/beam speed measurement")
-    parser.add_argument("--decode-sentences", type=int, help="time decoding on the first N test sentences only")
-    parser.add_argument("--threads", type=int, help="torch threads for decoding (default: torch's choice)")
-    parser.add_argument("--data-root", help="where the corpus lives now (data.root), e.g. ../shared/data/multi30k")
-    given = sys.argv[1:] if argv is None else list(argv)
-    with one_line_errors("nmt.compare"):
-        given = take_plugins(given)  # plugins=<module>: models registered outside the package (nmt.models.registry)
-    args = parser.parse_args(given)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    command = "python -m nmt.compare " + " ".join(sys.argv[1:] if argv is None else list(argv))
+# The options before key=value (one more release): --flag -> (key, arity), see nmt.cli.legacy_flags.
+FLAGS = {
+    "--out": ("out", "1"),
+    "--html": ("html", "true"),
+    "--copy-runs": ("copy_runs", "true"),
+    "--sentences": ("sentences", "+"),
+    "--no-decode": ("time_decoding", "false"),
+    "--decode-sentences": ("decode_sentences", "1"),
+    "--threads": ("threads", "1"),
+    "--data-root": ("data_root", "1"),
+}
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="compare", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    task = HydraConfig.get().overrides.task if HydraConfig.initialized() else []
+    command = " ".join(["python -m nmt.compare", *task])
+    runs = [cfg.runs] if isinstance(cfg.runs, str) else list(cfg.runs)
     with one_line_errors("nmt.compare"):
         summary = compare(
-            args.paths, args.out, args.sentences, not args.no_decode, args.decode_sentences, args.data_root,
-            args.html, command, args.copy_runs,
+            runs, cfg.out, list(cfg.sentences or []), cfg.time_decoding, cfg.decode_sentences, cfg.data_root,
+            cfg.html, command, cfg.copy_runs,
         )  # fmt: skip
     print(Path(summary["out"]) / "report.md")
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The ``nmt-compare`` console script (and ``python -m nmt.compare``)."""
+    prepare_argv("nmt.compare", "compare", text_keys=("out", "data_root"), positional="runs", flags=FLAGS)
     main()
+
+
+if __name__ == "__main__":
+    cli()

@@ -25,7 +25,7 @@ class Run:
     curve: list[tuple[int, float | None, float]] = field(default_factory=list)
     # nmt.length_penalty's eval/length_penalty.json, when the run has one.
     length_penalty: dict | None = None
-    # Where --copy-runs put the run's provenance, relative to the report folder.
+    # Where copy_runs=true put the run's provenance, relative to the report folder.
     copy: str | None = None
 
     @property
@@ -44,7 +44,7 @@ def _fmt(x: Any, digits: int = 2) -> str:
 
 
 METRIC_NAMES = {"bleu": "BLEU", "bleu_lc": "BLEU (lc)", "chrf": "chrF"}
-# What a published report keeps of each run (nmt.compare --copy-runs): what its scores came from, no weights.
+# What a published report keeps of each run (nmt.compare copy_runs=true): what its scores came from, no weights.
 PROVENANCE_FILES = ("results.json", "config.yaml", "metrics.csv")
 PROVENANCE_DIRS = ("eval", "hypotheses")
 

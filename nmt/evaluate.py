@@ -29,12 +29,12 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from nmt.cli import prepare_argv
+from nmt.cli import CONF_DIR, prepare_argv
 from nmt.errors import one_line_errors
 from nmt.evaluation import evaluate, summary
 
 
-@hydra.main(config_path="../conf", config_name="evaluate", version_base="1.3")
+@hydra.main(config_path=str(CONF_DIR), config_name="evaluate", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     with one_line_errors("nmt.evaluate"):
         report = evaluate(cfg)
@@ -42,6 +42,11 @@ def main(cfg: DictConfig) -> None:
     print(f"wrote {report['hypotheses']} and {report['output']}", file=sys.stderr)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The ``nmt-evaluate`` console script (and ``python -m nmt.evaluate``)."""
     prepare_argv("nmt.evaluate", "evaluate", text_keys=("src_file", "ref_file", "hypotheses", "output"))
     main()
+
+
+if __name__ == "__main__":
+    cli()

@@ -26,7 +26,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from nmt.atomic import write_json_atomic
-from nmt.cli import prepare_argv
+from nmt.cli import CONF_DIR, prepare_argv
 from nmt.errors import ConfigError, one_line_errors
 from nmt.evaluation import evaluate, summary
 from nmt.outputs import output_dir
@@ -105,7 +105,7 @@ def tune_length_penalty(cfg: DictConfig) -> dict:
     return result
 
 
-@hydra.main(config_path="../conf", config_name="length_penalty", version_base="1.3")
+@hydra.main(config_path=str(CONF_DIR), config_name="length_penalty", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     with one_line_errors("nmt.length_penalty"):
         result = tune_length_penalty(cfg)
@@ -114,6 +114,11 @@ def main(cfg: DictConfig) -> None:
     print(f"wrote {result['output']}", file=sys.stderr)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The ``nmt-length-penalty`` console script (and ``python -m nmt.length_penalty``)."""
     prepare_argv("nmt.length_penalty", "length_penalty")
     main()
+
+
+if __name__ == "__main__":
+    cli()

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from torch import Tensor
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
@@ -18,6 +21,7 @@ from nmt.batch import Batch
 from nmt.errors import NmtError
 from nmt.metrics import corpus_bleu
 from nmt.models.base import Seq2Seq
+from nmt.safe_load import refuse_unknown_targets
 from nmt.search import DecodeSettings, decode
 
 OptimizerFactory = Callable[[Iterable[torch.nn.Parameter]], Optimizer]
@@ -35,12 +39,21 @@ class NonFiniteLossError(NmtError):
 class Seq2SeqModule(pl.LightningModule):
     """Label-smoothed cross-entropy training, validation loss and validation BLEU.
 
+    Given as configs (plain mappings with a ``_target_``, as ``nmt.train`` does), the model, the
+    optimiser and the scheduler are built here and the configs are saved as hyper-parameters in
+    every checkpoint, so that ``Seq2SeqModule.load_from_checkpoint(path)`` rebuilds the module on its
+    own (only targets of ``nmt.safe_load.ALLOWED_TARGETS`` are instantiated). Given as objects, they
+    are used as they are and not saved (``load_from_checkpoint`` then needs them as arguments).
+
     Args:
-        model: any ``Seq2Seq`` (the RNN or the Transformer).
-        optimizer: builds the optimiser from the parameters (a Hydra ``_partial_``).
-        scheduler: builds an LR scheduler from the optimiser, stepped every optimiser step, or None.
+        model: any ``Seq2Seq`` (the RNN or the Transformer), or its config with the vocabulary
+            sizes and special ids (``nmt.checkpoint.model_config``).
+        optimizer: builds the optimiser from the parameters (a Hydra ``_partial_``), or its config.
+        scheduler: builds an LR scheduler from the optimiser, stepped every optimiser step, or its
+            config, or None.
         label_smoothing: ε of the smoothed cross-entropy.
-        val_decode: how validation hypotheses are decoded for BLEU (greedy by default).
+        val_decode: how validation hypotheses are decoded for BLEU (greedy by default); a mapping of
+            ``DecodeSettings`` fields is accepted too.
         detokenize: target ids -> text; with ``val_references`` it enables validation BLEU.
         val_references: the detokenised references of the validation split, in split order.
         skip_nonfinite: a batch whose loss is NaN/inf is skipped (no update) instead of stopping
@@ -50,21 +63,29 @@ class Seq2SeqModule(pl.LightningModule):
 
     def __init__(
         self,
-        model: Seq2Seq,
-        optimizer: OptimizerFactory,
-        scheduler: SchedulerFactory | None = None,
+        model: Seq2Seq | Mapping[str, Any],
+        optimizer: OptimizerFactory | Mapping[str, Any],
+        scheduler: SchedulerFactory | Mapping[str, Any] | None = None,
         label_smoothing: float = 0.1,
-        val_decode: DecodeSettings | None = None,
+        val_decode: DecodeSettings | Mapping[str, Any] | None = None,
         detokenize: Callable[[Sequence[int]], str] | None = None,
         val_references: Sequence[str] | None = None,
         skip_nonfinite: bool = False,
     ) -> None:
         super().__init__()
-        self.model = model
-        self.optimizer_factory = optimizer
-        self.scheduler_factory = scheduler
-        self.label_smoothing = label_smoothing
+        if isinstance(val_decode, Mapping):
+            val_decode = DecodeSettings(**val_decode)
         self.val_decode = val_decode or DecodeSettings(strategy="greedy")
+        given = {"model": model, "optimizer": optimizer, "scheduler": scheduler}
+        configs = {k: _plain(v) for k, v in given.items() if isinstance(v, Mapping)}
+        scalars = {"label_smoothing": label_smoothing, "skip_nonfinite": skip_nonfinite}
+        # Plain containers only: checkpoints stay loadable with torch.load(weights_only=True).
+        self.save_hyperparameters({**configs, **scalars, "val_decode": asdict(self.val_decode)})
+        built = {k: _build(k, v) for k, v in configs.items()}
+        self.model: Seq2Seq = built.get("model", model)
+        self.optimizer_factory = built.get("optimizer", optimizer)
+        self.scheduler_factory = built.get("scheduler", scheduler)
+        self.label_smoothing = label_smoothing
         self.detokenize = detokenize
         self.val_references = list(val_references) if val_references is not None else None
         self.skip_nonfinite = skip_nonfinite
@@ -157,6 +178,21 @@ class Seq2SeqModule(pl.LightningModule):
         self.train_tokens = int(checkpoint.get("train_tokens", 0))
         self.skipped_batches = int(checkpoint.get("skipped_batches", 0))
         self.elapsed_before = float(checkpoint.get("elapsed_seconds", 0.0))
+
+
+def _plain(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A config (DictConfig or mapping) as plain, resolved containers."""
+    return OmegaConf.to_container(OmegaConf.create(dict(config)), resolve=True)
+
+
+def _build(name: str, config: dict[str, Any]) -> Any:
+    """Instantiate one of the module's configs, after checking its targets against the allow-list
+    (a checkpoint's hyper-parameters are as untrusted as the run folder it came in)."""
+    refuse_unknown_targets(config, f"Seq2SeqModule({name}=…)", name)
+    built = instantiate(config)
+    if name == "model" and not isinstance(built, nn.Module):
+        raise TypeError(f"Seq2SeqModule(model=…): {config.get('_target_')} built a {type(built).__name__}, not a model")
+    return built
 
 
 def _gather(items: list[Any]) -> list[Any]:

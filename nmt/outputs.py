@@ -4,7 +4,7 @@ Run folders are shared, published or read-only, so reading one (``nmt.evaluate``
 ``nmt.length_penalty``) never writes into it by default: files go under
 ``nmt-output/<run's parent folder>/<run folder>/`` in the working directory (or where ``output=``
 says). ``save=true`` writes into the run folder itself (``<run>/eval/``, ``<run>/hypotheses/``,
-``<run>/plots/``), which ``make multi30k`` and ``nmt.compare --copy-runs`` rely on.
+``<run>/plots/``), which ``make multi30k`` and ``nmt.compare copy_runs=true`` rely on.
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ from tqdm.auto import tqdm
 from nmt.align import AlignedSentence, analyse_attention, parse_pharaoh, table_json, table_markdown
 from nmt.attention_maps import SentenceAttention, teacher_forced, to_words, translate_ids
 from nmt.checkpoint import LoadedRun, load_run
-from nmt.cli import prepare_argv, read_sentences
+from nmt.cli import CONF_DIR, prepare_argv, read_sentences
 from nmt.corpora.base import CorpusError
 from nmt.errors import ConfigError, one_line_errors
 from nmt.figures import FORMATS, attention_grid, attention_heatmap, save_figure
@@ -367,7 +367,7 @@ def plot(cfg: DictConfig) -> list[Path]:
     return written
 
 
-@hydra.main(config_path="../conf", config_name="plot", version_base="1.3")
+@hydra.main(config_path=str(CONF_DIR), config_name="plot", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     with one_line_errors("nmt.plot"):
         for key in ("src", "tgt"):
@@ -378,6 +378,11 @@ def main(cfg: DictConfig) -> None:
         plot(cfg)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The ``nmt-plot`` console script (and ``python -m nmt.plot``)."""
     prepare_argv("nmt.plot", "plot", text_keys=("src", "tgt", "src_file", "tgt_file", "output"))
     main()
+
+
+if __name__ == "__main__":
+    cli()

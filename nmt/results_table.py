@@ -3,17 +3,17 @@
 Usage::
 
     python -m nmt.results_table docs/results/multi30k-en-de docs/results/multi30k-de-en
-    python -m nmt.results_table docs/results/multi30k-en-de docs/results/multi30k-de-en --readme README.md
-    python -m nmt.results_table docs/results/multi30k-en-de --reference published.csv
+    python -m nmt.results_table docs/results/multi30k-en-de docs/results/multi30k-de-en readme=README.md
+    python -m nmt.results_table docs/results/multi30k-en-de reference=published.csv
 
 Each folder is a report of ``nmt.compare`` (its ``comparison.json`` holds every run's
 ``results.json`` and, when ``nmt.length_penalty`` was run, the penalty chosen on val). One row per
 model and direction with the run's own test scores, plus a row with the val-chosen length penalty
 where it differs; then the val scores behind each choice, the sacreBLEU signatures and the hardware.
-The table reports results only; ``--reference <csv|json>`` adds a column of the user's own figures
+The table reports results only; ``reference=<csv|json>`` adds a column of the user's own figures
 to read them against (e.g. published scores), one per (src, tgt, model): see ``read_reference``.
 
-With ``--readme`` the block between ``<!-- results-table …`` and ``<!-- /results-table -->`` is
+With ``readme=`` the block between ``<!-- results-table …`` and ``<!-- /results-table -->`` is
 replaced (the opening marker names the folders); without it the block is printed. The test suite
 renders the block again from the committed folders and compares, so the README's numbers cannot
 drift from the files they came from.
@@ -28,8 +28,11 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+import hydra
+from omegaconf import DictConfig
+
 from nmt.atomic import write_text_atomic
-from nmt.cli import ArgumentParser
+from nmt.cli import CONF_DIR, prepare_argv
 from nmt.comparison_report import METRIC_NAMES, format_penalty, signatures
 from nmt.errors import CompareError, one_line_errors
 from nmt.models.registry import model_class
@@ -120,13 +123,13 @@ def load_reports(folders: Sequence[str | Path]) -> list[dict]:
     for folder in folders:
         path = Path(folder) / "comparison.json"
         if not path.is_file():
-            raise CompareError(f"{path}: missing; write the report with python -m nmt.compare … --out {folder}")
+            raise CompareError(f"{path}: missing; write the report with python -m nmt.compare … out={folder}")
         try:
             found = json.loads(path.read_text(encoding="utf-8"))["runs"]
         except (OSError, ValueError, KeyError, TypeError) as err:  # JSONDecodeError is a ValueError
             raise CompareError(
                 f"{path}: not a comparison.json of nmt.compare ({type(err).__name__}: {err}); write it again with "
-                f"python -m nmt.compare … --out {folder}"
+                f"python -m nmt.compare … out={folder}"
             ) from None
         runs.extend(sorted(found, key=lambda run: run["results"].get("model") != "transformer"))
     return runs
@@ -170,10 +173,10 @@ def render(folders: Sequence[str | Path], reference: str | Path | None = None) -
         rows = [
             [*row, given.get(key, "—") if first else ""] for row, key, first in zip(rows, keys, firsts, strict=True)
         ]
-        args += f" --reference {reference}"
+        args += f" reference={reference}"
     return "\n".join(
         [
-            f"{BEGIN}: python -m nmt.results_table {args} --readme README.md -->",
+            f"{BEGIN}: python -m nmt.results_table {args} readme=README.md -->",
             "| " + " | ".join(header) + " |",
             "|" + "|".join("---" for _ in header) + "|",
             *("| " + " | ".join(row) + " |" for row in rows),
@@ -190,11 +193,15 @@ def _key(results: dict) -> tuple[str, str, str]:
 
 def readme_args(text: str) -> tuple[list[str], str | None]:
     """The report folders and the reference file (or None) named in a README's opening marker."""
-    match = re.search(re.escape(BEGIN) + r": python -m nmt\.results_table (.*?) --readme \S+ -->", text)
+    pattern = re.escape(BEGIN) + r": python -m nmt\.results_table (.*?) (?:--readme |readme=)\S+ -->"
+    match = re.search(pattern, text)
     if not match:
-        raise CompareError(f"no '{BEGIN}: python -m nmt.results_table <folders> --readme README.md -->' marker")
-    folders, _, reference = match.group(1).partition(" --reference ")
-    return folders.split(), reference.strip() or None
+        raise CompareError(f"no '{BEGIN}: python -m nmt.results_table <folders> readme=README.md -->' marker")
+    folders, reference = match.group(1), None
+    found = re.search(r" (?:--reference |reference=)(\S+)", folders)
+    if found:
+        folders, reference = folders[: found.start()], found.group(1)
+    return folders.split(), reference
 
 
 def readme_folders(text: str) -> list[str]:
@@ -205,7 +212,7 @@ def readme_folders(text: str) -> list[str]:
 def update_readme(readme: Path, folders: Sequence[str | Path], reference: str | Path | None = None) -> None:
     """Replace the README's generated block (markers included) with a fresh one."""
     if not readme.is_file():
-        raise CompareError(f"--readme {readme}: no such file; give the README that holds the generated block")
+        raise CompareError(f"readme={readme}: no such file; give the README that holds the generated block")
     text = readme.read_text(encoding="utf-8")
     start, end = text.find(BEGIN), text.find(END)
     if start < 0 or end < start:
@@ -213,20 +220,26 @@ def update_readme(readme: Path, folders: Sequence[str | Path], reference: str | 
     write_text_atomic(readme, text[:start] + render(folders, reference) + text[end + len(END) :])
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = ArgumentParser(prog="python -m nmt.results_table", description=__doc__.split("\n\n")[0])
-    parser.add_argument("folders", nargs="+", help="report folders of nmt.compare (with comparison.json)")
-    parser.add_argument("--readme", type=Path, help="replace the generated block in this file instead of printing")
-    parser.add_argument(
-        "--reference", help="a CSV or JSON of reference figures to show beside the results (src,tgt,model,reference)"
-    )
-    args = parser.parse_args(argv)
+FLAGS = {"--readme": ("readme", "1"), "--reference": ("reference", "1")}  # the options before key= (one more release)
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="results_table", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    folders = [cfg.folders] if isinstance(cfg.folders, str) else list(cfg.folders)
     with one_line_errors("nmt.results_table"):
-        if args.readme:
-            update_readme(args.readme, args.folders, args.reference)
+        if cfg.readme:
+            update_readme(Path(cfg.readme), folders, cfg.reference)
         else:
-            print(render(args.folders, args.reference))
+            print(render(folders, cfg.reference))
+
+
+def cli() -> None:
+    """The ``nmt-results-table`` console script (and ``python -m nmt.results_table``)."""
+    prepare_argv(
+        "nmt.results_table", "results_table", text_keys=("readme", "reference"), positional="folders", flags=FLAGS
+    )
+    main()
 
 
 if __name__ == "__main__":
-    main()
+    cli()

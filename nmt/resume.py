@@ -3,7 +3,8 @@
 ``python -m nmt.train resume=<run dir>`` (or ``resume=true hydra.run.dir=<run dir>``) takes the
 run's own ``config.yaml``; the command line may change only what cannot alter what was trained
 (``SAFE_KEYS``: a longer time or epoch budget, threads, the progress bar, loggers, skipping
-non-finite batches). Anything else is refused in one line naming the key.
+non-finite batches). Anything else is refused in one line naming the key. The run's config is
+untrusted input: every ``_target_`` training would call from it must be allowed (``nmt.safe_load``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from nmt.errors import ConfigError
+from nmt.errors import CheckpointError, ConfigError
+from nmt.safe_load import ALLOWED_TARGETS, RUN_CALLBACK_TARGETS, TRAINING_ONLY, refuse_unknown_targets
 
 LAST = Path("checkpoints") / "last.ckpt"
 SAFE_KEYS = (
@@ -109,6 +111,10 @@ def resume_config(run_dir: Path, cfg: DictConfig, overrides: Sequence[str]) -> D
                 f"{', '.join(SAFE_KEYS)} may be given — train into a new folder to change {key}"
             )
     run_cfg = OmegaConf.load(cfg_path)
+    for group in ("callbacks", "logger"):  # a run from before conf/callbacks/ and conf/logger/
+        if not _is_target_group(run_cfg.get(group)):
+            run_cfg[group] = cfg.get(group)
+    _refuse_unknown_targets(run_cfg, keys, cfg_path)
     for key in keys:
         value = OmegaConf.select(cfg, key, default=None)
         OmegaConf.update(run_cfg, key, OmegaConf.to_object(value) if OmegaConf.is_config(value) else value, merge=False)
@@ -119,6 +125,35 @@ def resume_config(run_dir: Path, cfg: DictConfig, overrides: Sequence[str]) -> D
             "trainer.max_epochs=… or trainer.max_time=… to train it further"
         )
     return run_cfg
+
+
+def _is_target_group(node: object) -> bool:
+    """Whether ``node`` is a mapping of ``_target_`` entries (or nulls), as conf/callbacks/ and conf/logger/ make."""
+    return OmegaConf.is_dict(node) and all(v is None or OmegaConf.is_dict(v) and "_target_" in v for v in node.values())
+
+
+def _refuse_unknown_targets(run_cfg: DictConfig, keys: Sequence[str], where: Path) -> None:
+    """The run's own config is untrusted: training instantiates its model, data, optimiser,
+    scheduler, callbacks and loggers, so each must name an allowed target (what this command line
+    replaces is not the run's and is left out of the check)."""
+    plain = OmegaConf.to_container(run_cfg, resolve=False)
+    for key in keys:
+        *parents, leaf = key.split(".")
+        node = plain
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    run_parts = {k: v for k, v in plain.items() if k not in TRAINING_ONLY}
+    refuse_unknown_targets(run_parts, str(where))
+    for group in TRAINING_ONLY:
+        for name, entry in (plain.get(group) or {}).items():
+            refuse_unknown_targets(entry, str(where), f"{group}.{name}", ALLOWED_TARGETS | RUN_CALLBACK_TARGETS)
+            if isinstance(entry, dict) and {"save_dir", "dirpath"} & set(entry):
+                raise CheckpointError(
+                    f"{where}: {group}.{name} sets where it writes, which resuming a run folder does not allow; "
+                    f"give it again on the command line ({group}=[…]) or remove that key by hand"
+                )
 
 
 def _finished(run_dir: Path) -> bool:

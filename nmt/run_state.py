@@ -313,6 +313,9 @@ class AppendingCSVLogger(CSVLogger):
         super().__init__(save_dir=str(save_dir), name="", version="", flush_logs_every_n_steps=1)
         self.resume_step = resume_step
 
+    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+        """Nothing: the run's ``config.yaml`` holds every setting (no second copy in hparams.yaml)."""
+
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         """Log ``metrics`` at ``step + 1`` updates (see the class docstring)."""
         super().log_metrics(metrics, None if step is None else step + 1)

@@ -8,7 +8,9 @@ pickle builds whatever object a checkpoint names. So:
   build a node later) and refuses it, in one line naming the key, unless every node that Hydra
   would call names a target of ``ALLOWED_TARGETS`` (the project's own corpora and the optimisers
   and schedulers its configs use) or a model class of ``nmt.models.registry`` (the project's own,
-  and those the user's code registered: ``plugins=`` on the command line, never the folder);
+  and those the user's code registered: ``plugins=`` on the command line, never the folder); its
+  ``TRAINING_ONLY`` sections, callbacks and loggers, are dropped unread (resuming checks them
+  against ``RUN_CALLBACK_TARGETS``, see nmt/resume.py);
 * ``read_checkpoint`` loads with ``torch.load(weights_only=True)`` and tells a truncated file from
   one that holds a Python object;
 * ``check_weights_fit`` tells a checkpoint of another model from one of another vocabulary.
@@ -46,23 +48,41 @@ ALLOWED_TARGETS = frozenset(
         "nmt.schedule.inverse_sqrt",
     }
 )
+# The callbacks and loggers (conf/callbacks/, conf/logger/) that resuming a run may instantiate from
+# its own config.yaml; any other (MLflow, W&B, one of yours) is given again on the resume command line.
+RUN_CALLBACK_TARGETS = frozenset(
+    {
+        "nmt.run_state.AppendingCSVLogger",
+        "nmt.callbacks.AttentionHeatmaps",
+        "pytorch_lightning.loggers.TensorBoardLogger",
+        "pytorch_lightning.callbacks.LearningRateMonitor",
+        "pytorch_lightning.callbacks.EarlyStopping",
+    }
+)
+# The sections of a run config that hold those; readers of a run (evaluate, translate, plot, compare)
+# never train, so they drop these sections unread: a run logged to any tracker still opens.
+TRAINING_ONLY = ("callbacks", "logger")
 # Keys that make Hydra's instantiate treat a node as a call.
 _HYDRA_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_")
 
 
-def refuse_unknown_targets(node: Any, where: str, key: str = "") -> None:
-    """Raise a CheckpointError unless every call a config could make is allowed (see the module docstring).
+def refuse_unknown_targets(node: Any, where: str, key: str = "", allowed: frozenset[str] | None = None) -> None:
+    """Raise a CheckpointError unless every call a config could make is in ``allowed``.
+
+    ``allowed`` defaults to ``ALLOWED_TARGETS`` and the registered model classes (see the module docstring).
 
     Args:
         node: a plain container (dicts, lists, scalars), e.g. ``OmegaConf.to_container(cfg)``.
         where: the file it came from, for the message.
         key: the dotted key of ``node`` (for messages; "" at the top).
+        allowed: the targets that may be called (default ``ALLOWED_TARGETS`` and the registered models).
     """
     if isinstance(node, Mapping):
         special = [k for k in _HYDRA_KEYS if k in node]
         if special:
             target = node.get("_target_")
-            if not isinstance(target, str) or target not in ALLOWED_TARGETS | model_targets():
+            names = ALLOWED_TARGETS | model_targets() if allowed is None else allowed
+            if not isinstance(target, str) or target not in names:
                 at = f"{key}._target_" if key else "_target_"
                 named = f"names {target!r}" if "_target_" in node else f"has {special[0]} without a _target_"
                 raise CheckpointError(
@@ -71,14 +91,15 @@ def refuse_unknown_targets(node: Any, where: str, key: str = "") -> None:
                     "line); this run folder may be malicious: do not open it, or fix that key by hand"
                 )
         for k, value in node.items():
-            refuse_unknown_targets(value, where, f"{key}.{k}" if key else str(k))
+            refuse_unknown_targets(value, where, f"{key}.{k}" if key else str(k), allowed)
     elif isinstance(node, list | tuple):
         for i, value in enumerate(node):
-            refuse_unknown_targets(value, where, f"{key}[{i}]")
+            refuse_unknown_targets(value, where, f"{key}[{i}]", allowed)
 
 
 def load_run_config(path: str | Path) -> DictConfig:
-    """A run folder's ``config.yaml``, resolved and checked (see the module docstring).
+    """A run folder's ``config.yaml``, resolved and checked (see the module docstring), without its
+    ``TRAINING_ONLY`` sections (callbacks and loggers: nothing that reads a run builds them).
 
     Raises:
         CheckpointError: the file is missing or not a YAML mapping, an interpolation does not
@@ -97,6 +118,7 @@ def load_run_config(path: str | Path) -> DictConfig:
         ) from None
     if not isinstance(plain, dict):
         raise CheckpointError(f"{path}: not a mapping of settings; use the config.yaml nmt.train wrote")
+    plain = {k: v for k, v in plain.items() if k not in TRAINING_ONLY}
     refuse_unknown_targets(plain, str(path))
     return OmegaConf.create(plain)
 

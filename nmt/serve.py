@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from nmt.api import Translator
 from nmt.checkpoint import load_run
-from nmt.cli import prepare_argv
+from nmt.cli import CONF_DIR, prepare_argv
 from nmt.errors import ConfigError
 from nmt.explorer import create_app
 from nmt.explorer_models import ExplorerModel, Limits
@@ -73,7 +73,7 @@ def serve(cfg: DictConfig) -> None:
         uvicorn.Server(config).run(sockets=[sock])
 
 
-@hydra.main(config_path="../conf", config_name="serve", version_base="1.3")
+@hydra.main(config_path=str(CONF_DIR), config_name="serve", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     try:
         serve(cfg)
@@ -82,6 +82,11 @@ def main(cfg: DictConfig) -> None:
         sys.exit(2)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The ``nmt-serve`` console script (and ``python -m nmt.serve``)."""
     prepare_argv("nmt.serve", "serve")
     main()
+
+
+if __name__ == "__main__":
+    cli()

@@ -39,7 +39,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from nmt.api import Translation, Translator
 from nmt.checkpoint import load_run
-from nmt.cli import prepare_argv
+from nmt.cli import CONF_DIR, prepare_argv
 from nmt.corpora.base import CorpusError
 from nmt.errors import ConfigError, one_line_errors
 from nmt.search import DecodeSettings
@@ -194,7 +194,7 @@ def _run(cfg: DictConfig) -> int:
             source.close()
 
 
-@hydra.main(config_path="../conf", config_name="translate", version_base="1.3")
+@hydra.main(config_path=str(CONF_DIR), config_name="translate", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     try:
         with one_line_errors("nmt.translate"):
@@ -206,6 +206,11 @@ def main(cfg: DictConfig) -> None:
         sys.exit(130)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The ``nmt-translate`` console script (and ``python -m nmt.translate``)."""
     prepare_argv("nmt.translate", "translate", text_keys=("input", "output"))
     main()
+
+
+if __name__ == "__main__":
+    cli()

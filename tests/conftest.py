@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import random
+import runpy
+import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -76,10 +79,23 @@ def tiny_overrides(corpus_dir: Path, cache_dir: Path, model: str) -> list[str]:
         f"cache_dir={cache_dir}",
         "trainer.enable_progress_bar=false",
         "trainer.log_every_n_steps=5",
-        "heatmaps.every_n_validations=10",
+        "callbacks.heatmaps.every_n_validations=10",
         "decode.beam_size=3",
         *TINY_MODELS[model],
     ]
+
+
+def run_command(module: str, args: list[str], monkeypatch) -> int:
+    """Run ``python -m <module> <args>`` in this process (``runpy``, ``sys.argv`` set as a shell
+    would set it); returns its exit status."""
+    monkeypatch.setattr(sys, "argv", [module, *args])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*found in sys.modules", category=RuntimeWarning)
+        try:
+            runpy.run_module(module, run_name="__main__", alter_sys=False)
+        except SystemExit as done:
+            return 0 if done.code is None else done.code if isinstance(done.code, int) else 1
+    return 0
 
 
 def compose_train(overrides: list[str]):
@@ -111,7 +127,7 @@ def cache_dir(tmp_path_factory) -> Path:
 
 
 def _trained_run(model: str, reverse_corpus: Path, cache_dir: Path, tmp_path_factory) -> Path:
-    from nmt.train import train
+    from nmt.training import train
 
     run_dir = tmp_path_factory.mktemp(f"run-{model}")
     cfg = compose_train(tiny_overrides(reverse_corpus, cache_dir, model))

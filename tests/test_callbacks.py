@@ -177,8 +177,8 @@ def test_bad_settings_are_refused():
 def test_training_runs_save_heatmaps_when_enabled(fixture, request):
     run_dir = request.getfixturevalue(fixture)
     cfg = OmegaConf.load(run_dir / "config.yaml")
-    assert cfg.heatmaps.enabled
+    assert cfg.callbacks.heatmaps._target_ == "nmt.callbacks.AttentionHeatmaps"
     epochs = sorted(p.name for p in (run_dir / "attention").iterdir())
-    every = cfg.heatmaps.every_n_validations
+    every = cfg.callbacks.heatmaps.every_n_validations
     assert epochs == [f"epoch{e:03d}" for e in range(every - 1, cfg.trainer.max_epochs, every)]
     assert all((run_dir / "attention" / e / "sent2.png").stat().st_size > 0 for e in epochs)

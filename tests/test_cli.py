@@ -7,30 +7,22 @@ are imported once) with ``sys.argv`` set as a shell would set it.
 from __future__ import annotations
 
 import io
-import runpy
+import json
+import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
+from conftest import run_command
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from nmt.cli import quote_text_args
+from nmt.cli import legacy_flags, positional_list, quote_text_args
 
 GERMAN = "Der Lehrer dachte, dass „Müller\" (ä ö ü ß) [sic] 'kommt', oder?"
-HYDRA_COMMANDS = ["train", "evaluate", "translate", "plot", "length_penalty", "bench", "serve"]
-
-
-def run_command(module: str, args: list[str], monkeypatch) -> int:
-    """Run ``python -m <module> <args>``; returns its exit status."""
-    monkeypatch.setattr(sys, "argv", [module, *args])
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*found in sys.modules", category=RuntimeWarning)
-        try:
-            runpy.run_module(module, run_name="__main__", alter_sys=False)
-        except SystemExit as done:
-            return 0 if done.code is None else done.code if isinstance(done.code, int) else 1
-    return 0
+HYDRA_COMMANDS = [
+    "train", "evaluate", "translate", "plot", "length_penalty", "bench", "serve", "compare", "results_table",
+    "bench.explorer_latency",
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -55,14 +47,17 @@ def test_older_quoted_form_lists_and_null_are_kept():
         ("nmt.train", ["trainer.max_epoch=1"], "did you mean trainer.max_epochs?"),
         ("nmt.train", ["model=rnn", "model.net.hiden_dim=8"], "did you mean model.net.hidden_dim?"),
         ("nmt.train", ["model=rnnn"], "did you mean model=rnn? (choices: rnn, transformer)"),
+        ("nmt.train", ["logger=[csv,tensorbord]"], "no such choice; did you mean logger=tensorboard?"),
         ("nmt.evaluate", ["chekpoint=last"], "did you mean checkpoint?"),
         ("nmt.translate", ["nbset=2"], "did you mean nbest?"),
         ("nmt.plot", ["outptu=x"], "did you mean output?"),
         ("nmt.length_penalty", ["penalty=[1.0]"], "did you mean penalties?"),
         ("nmt.bench", ["treads=2"], "did you mean threads?"),
         ("nmt.serve", ["prot=1"], "did you mean port?"),
-        ("nmt.compare", ["--hmtl", "a", "b"], "did you mean --html?"),
-        ("nmt.results_table", ["--redme", "x", "y"], "did you mean --readme?"),
+        ("nmt.compare", ["a", "b", "hmtl=true"], "did you mean html?"),
+        ("nmt.compare", ["--hmtl", "a", "b"], "--hmtl: no such option; options are key=value: did you mean html=…?"),
+        ("nmt.results_table", ["--redme", "x", "y"], "did you mean readme=…?"),
+        ("nmt.bench.explorer_latency", ["client=[1]"], "did you mean clients?"),
     ],
 )
 def test_unknown_key_gets_one_line_with_the_closest(module, args, suggestion, monkeypatch, capsys):
@@ -139,3 +134,59 @@ def test_plot_reads_sentences_from_stdin(transformer_run, tmp_path, monkeypatch,
     assert len(stems) == 2, sorted(p.name for p in out.iterdir())  # one set of heatmaps per non-blank line
     assert run_command("nmt.plot", [f"run={transformer_run}", "src_file=/no/file"], monkeypatch) == 2
     assert "src_file=/no/file: cannot read it" in capsys.readouterr().err
+
+
+COMPARE_FLAGS = {"--out": ("out", "1"), "--html": ("html", "true"), "--sentences": ("sentences", "+")}
+
+
+def test_older_flags_become_key_value_with_one_note(capsys):
+    args = ["runs/a", "runs/b", "--out", "my report", "--html", "--sentences", "0", "4"]
+    assert legacy_flags("nmt.compare", args, COMPARE_FLAGS) == [
+        "runs/a", "runs/b", "out='my report'", "html=true", "sentences=[0,4]",
+    ]  # fmt: skip
+    assert legacy_flags("nmt.compare", ["--out=x", "--sentences"], COMPARE_FLAGS) == ["out=x", "sentences=[]"]
+    err = capsys.readouterr().err
+    assert err.count("\n") == 2 and err.startswith("nmt.compare: note: --options are deprecated") and "--html" in err
+
+
+def test_bare_arguments_fill_the_list_key():
+    args = positional_list(["runs/a", "out=x", "runs b, c", "-m"], "runs")
+    assert args[1:] == ["out=x", "-m"]
+    assert OverridesParser.create().parse_override(args[0]).value() == ["runs/a", "runs b, c"]
+    assert positional_list(["out=x"], "runs") == ["out=x"]
+
+
+@pytest.mark.slow
+def test_compare_positional_runs_key_and_older_flags_agree(transformer_run, rnn_run, tmp_path, monkeypatch, capsys):
+    light = ["time_decoding=false", "sentences=[]"]
+    forms = {
+        "positional": [str(transformer_run), str(rnn_run), f"out={tmp_path / 'a'}", *light],
+        "key": [f"runs=[{transformer_run},{rnn_run}]", f"out={tmp_path / 'b'}", *light],
+        "flags": [str(transformer_run), str(rnn_run), "--out", str(tmp_path / "c"), "--no-decode", "--sentences"],
+    }
+    for name, args in forms.items():
+        assert run_command("nmt.compare", args, monkeypatch) == 0, (name, capsys.readouterr().err)
+    assert "deprecated" in capsys.readouterr().err
+    summaries = [json.loads((tmp_path / d / "comparison.json").read_text()) for d in "abc"]
+    assert [[r["path"] for r in s["runs"]] for s in summaries] == [[str(transformer_run), str(rnn_run)]] * 3
+    assert summaries[0]["meta"]["command"].startswith("python -m nmt.compare runs=[")
+
+
+@pytest.mark.slow
+def test_console_scripts_find_their_configs_and_take_sentences_as_typed(transformer_run, rnn_run, tmp_path):
+    bin_dir = Path(sys.executable).parent
+    env = {"PATH": str(bin_dir), "OMP_NUM_THREADS": "1", "HOME": str(tmp_path), "MPLBACKEND": "Agg"}
+
+    def script(name: str, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(bin_dir / name), *args], capture_output=True, text=True, env=env, cwd=tmp_path)
+
+    shown = script("nmt-train", "--help")
+    assert shown.returncode == 0 and "callbacks.heatmaps.sentences=3" in shown.stdout
+    plots = tmp_path / "plots, 1"
+    drawn = script("nmt-plot", f"run={transformer_run}", f"src={GERMAN}", f"output={plots}")
+    assert drawn.returncode == 0, drawn.stderr[-2000:]
+    assert any(p.suffix == ".png" for p in plots.iterdir())
+    report = script("nmt-compare", str(transformer_run), str(rnn_run), "out=report", "time_decoding=false")
+    assert report.returncode == 0 and report.stdout.strip() == "report/report.md", report.stderr[-2000:]
+    missing = script("nmt-evaluate")
+    assert missing.returncode == 2 and missing.stderr.startswith("nmt.evaluate: error: run= is missing")

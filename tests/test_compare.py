@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import tiny_overrides
+from conftest import run_command, tiny_overrides
 
-from nmt.compare import CompareError, compare, main
+from nmt.compare import CompareError, compare
 from nmt.comparison_report import durations
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -103,16 +103,15 @@ def test_refusal_names_the_differing_settings(transformer_run, rnn_run, tmp_path
     assert "max_tokens" not in message and "\n" not in message
 
 
-def test_folder_errors_are_one_line(transformer_run, tmp_path, capsys):
+def test_folder_errors_are_one_line(transformer_run, tmp_path, capsys, monkeypatch):
     for args, message in (
         ([str(tmp_path)], "no finished run folder"),
         ([str(transformer_run)], "compare needs two or more"),
         ([str(tmp_path / "missing"), str(transformer_run)], "no such folder"),
     ):
-        with pytest.raises(SystemExit) as exit_:
-            main(args)
+        assert run_command("nmt.compare", args, monkeypatch) == 2
         err = capsys.readouterr().err
-        assert exit_.value.code == 2 and err.startswith("nmt.compare: error: ") and err.count("\n") == 1
+        assert err.startswith("nmt.compare: error: ") and err.count("\n") == 1
         assert message in err
 
 
@@ -124,7 +123,7 @@ def test_multirun_trains_both_models_then_compares(reverse_corpus, cache_dir, tm
     env = {"PATH": str(Path(sys.executable).parent), "OMP_NUM_THREADS": "1", "HOME": str(tmp_path)}
     trained = subprocess.run(
         [sys.executable, "-m", "nmt.train", "-m", "model=rnn,transformer", *shared, "trainer.max_epochs=2",
-         "decode=greedy", "heatmaps.enabled=false", "threads=1", f"hydra.sweep.dir={sweep}"],
+         "decode=greedy", "callbacks.heatmaps=null", "threads=1", f"hydra.sweep.dir={sweep}"],
         capture_output=True, text=True, env=env, cwd=Path(__file__).parents[1],
     )  # fmt: skip
     assert trained.returncode == 0, trained.stderr[-2000:]
@@ -134,7 +133,7 @@ def test_multirun_trains_both_models_then_compares(reverse_corpus, cache_dir, tm
     assert results[0]["data_fingerprint"] == results[1]["data_fingerprint"]
     assert results[0]["config"]["seed"] == results[1]["config"]["seed"]
     done = subprocess.run(
-        [sys.executable, "-m", "nmt.compare", str(sweep), "--decode-sentences", "5", "--sentences", "1"],
+        [sys.executable, "-m", "nmt.compare", str(sweep), "decode_sentences=5", "sentences=[1]"],
         check=True, capture_output=True, text=True, env=env, cwd=Path(__file__).parents[1],
     )  # fmt: skip
     assert done.stdout.strip() == str(sweep / "compare" / "report.md")
@@ -144,7 +143,7 @@ def test_multirun_trains_both_models_then_compares(reverse_corpus, cache_dir, tm
 
 
 def test_copy_runs_makes_a_report_folder_that_stands_alone(transformer_run, rnn_run, tmp_path):
-    """--copy-runs: each run's results, config, metrics, eval/ and hypotheses/ beside the report, no weights."""
+    """copy_runs: each run's results, config, metrics, eval/ and hypotheses/ beside the report, no weights."""
     tuned_run = Path(shutil.copytree(transformer_run, tmp_path / "tf"))
     tuned = {
         "metric": "bleu", "tuned_on": "val", "split": "test", "chosen": 1.0,
@@ -172,7 +171,7 @@ def test_copy_runs_makes_a_report_folder_that_stands_alone(transformer_run, rnn_
     assert json.loads((out / "comparison.json").read_text())["runs"][0]["copy"] == "transformer"
 
 
-def test_an_interrupted_run_is_refused_with_its_resume_command(transformer_run, rnn_run, tmp_path, capsys):
+def test_an_interrupted_run_is_refused_with_its_resume_command(transformer_run, rnn_run, tmp_path, capsys, monkeypatch):
     """results.json of a stopped run has no test scores: compare and checkpoint=tested say how to finish it."""
     from nmt.checkpoint import CheckpointError, load_run
 
@@ -182,10 +181,9 @@ def test_an_interrupted_run_is_refused_with_its_resume_command(transformer_run, 
     del results["test"]
     results.update(status="interrupted", resume_command=f"python -m nmt.train resume={stopped}")
     (stopped / "results.json").write_text(json.dumps(results), encoding="utf-8")
-    with pytest.raises(SystemExit) as exit_:
-        main([str(stopped), str(rnn_run)])
+    assert run_command("nmt.compare", [str(stopped), str(rnn_run)], monkeypatch) == 2
     err = capsys.readouterr().err
-    assert exit_.value.code == 2 and err.count("\n") == 1
+    assert err.count("\n") == 1
     assert "is interrupted" in err and f"python -m nmt.train resume={stopped}" in err
     with pytest.raises(CheckpointError, match="checkpoint=tested needs a finished run"):
         load_run(stopped, "tested")

@@ -42,3 +42,11 @@ def test_the_check_sees_a_command_import(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("from nmt.evaluate import evaluate\nimport nmt.train\n", encoding="utf-8")
     assert {_command_of(m) for m in _imports(bad)} == {"evaluate", "train"}
+
+
+def test_nothing_imports_the_train_command():
+    """``nmt.train`` is only a Hydra main: the library, the tests and the notebooks use nmt.training."""
+    root = PACKAGE.parent
+    files = [*PACKAGE.rglob("*.py"), *(root / "tests").glob("*.py"), *(root / "notebooks" / "src").glob("*.py")]
+    offenders = [str(p.relative_to(root)) for p in files if {"nmt.train"} & _imports(p)]
+    assert not offenders, f"import nmt.training instead of the command nmt.train: {offenders}"

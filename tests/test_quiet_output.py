@@ -59,7 +59,7 @@ def test_train_evaluate_compare_print_no_warnings(tmp_path):
         ["nmt.evaluate", f"run={run}", "decode.beam_size=3", f"output={tmp_path}/e.json"], tmp_path
     )
     outputs["compare"] = _run(
-        ["nmt.compare", str(tmp_path / "runs"), "--out", str(tmp_path / "cmp"), "--decode-sentences", "8"], tmp_path
+        ["nmt.compare", str(tmp_path / "runs"), f"out={tmp_path / 'cmp'}", "decode_sentences=8"], tmp_path
     )
     for name, output in outputs.items():
         assert _warning_lines(output) == [], f"{name}:\n{output}"

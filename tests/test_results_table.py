@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import run_command
 
-from nmt.results_table import main, read_reference, readme_args, readme_folders, render
+from nmt.results_table import read_reference, readme_args, readme_folders, render
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,7 +94,7 @@ def test_unknown_model_class_is_described_by_its_name(tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["csv", "json"])
-def test_a_reference_column_from_the_users_file(tmp_path, kind):
+def test_a_reference_column_from_the_users_file(tmp_path, kind, monkeypatch):
     folder = _two_runs(tmp_path)
     ref = tmp_path / f"published.{kind}"
     if kind == "csv":
@@ -107,43 +108,41 @@ def test_a_reference_column_from_the_users_file(tmp_path, kind):
     assert rows[0].endswith("| 988 | — |") and rows[1].endswith("|  |  |") and rows[2].endswith("| 28.1 (tutorial) |")
     readme = tmp_path / "README.md"
     readme.write_text("<!-- results-table: old -->\n<!-- /results-table -->\n")
-    main([str(folder), "--reference", str(ref), "--readme", str(readme)])
+    assert run_command("nmt.results_table", [str(folder), f"reference={ref}", f"readme={readme}"], monkeypatch) == 0
     assert readme_args(readme.read_text()) == ([str(folder)], str(ref)) and block in readme.read_text()
 
 
-def test_a_bad_reference_file_is_one_line(tmp_path, capsys):
+def test_a_bad_reference_file_is_one_line(tmp_path, capsys, monkeypatch):
     ref = tmp_path / "ref.csv"
     ref.write_text("direction,score\nde-en,1\n", encoding="utf-8")
-    with pytest.raises(SystemExit):
-        main([str(_two_runs(tmp_path)), "--reference", str(ref)])
+    assert run_command("nmt.results_table", [str(_two_runs(tmp_path)), f"reference={ref}"], monkeypatch) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "ref.csv: not a readable reference table" in err
     assert "src,tgt,model,reference" in err
 
 
-def test_update_readme_replaces_only_the_block(tmp_path):
+def test_update_readme_replaces_only_the_block(tmp_path, monkeypatch):
     folder = _report(tmp_path / "r", [{"results": _results("en", "de", "rnn", 35.0)}])
     readme = tmp_path / "README.md"
     readme.write_text("# title\n\nbefore\n<!-- results-table: old -->\nstale | 1 |\n<!-- /results-table -->\nafter\n")
-    main([str(folder), "--readme", str(readme)])
+    assert run_command("nmt.results_table", [str(folder), f"readme={readme}"], monkeypatch) == 0
     text = readme.read_text()
     assert text.startswith("# title\n\nbefore\n") and text.endswith("\nafter\n") and "stale" not in text
     assert readme_folders(text) == [str(folder)] and render([folder]) in text
 
 
-def test_errors_name_the_file_and_the_fix(tmp_path, capsys):
+def test_errors_name_the_file_and_the_fix(tmp_path, capsys, monkeypatch):
     folder = _report(tmp_path / "r", [{"results": _results("en", "de", "rnn", 35.0)}])
     (tmp_path / "README.md").write_text("no markers\n")
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "comparison.json").write_text("{not json")
     for args, message in (
         ([str(tmp_path)], "comparison.json: missing; write the report with python -m nmt.compare"),
-        ([str(folder), "--readme", str(tmp_path / "README.md")], "add the two markers first"),
-        ([str(folder), "--readme", str(tmp_path / "nope.md")], "nope.md: no such file"),
+        ([str(folder), f"readme={tmp_path / 'README.md'}"], "add the two markers first"),
+        ([str(folder), f"readme={tmp_path / 'nope.md'}"], "nope.md: no such file"),
         ([str(tmp_path / "bad")], "not a comparison.json of nmt.compare"),
     ):
-        with pytest.raises(SystemExit) as exit_:
-            main(args)
+        assert run_command("nmt.results_table", args, monkeypatch) == 2
         err = capsys.readouterr().err
-        assert exit_.value.code == 2 and err.startswith("nmt.results_table: error: ") and err.count("\n") == 1
+        assert err.startswith("nmt.results_table: error: ") and err.count("\n") == 1
         assert message in err

@@ -32,7 +32,8 @@ SCRIPT = textwrap.dedent(
     import torch
     sys.path.insert(0, {tests!r})
     from conftest import compose_train
-    import nmt.train as T
+    import nmt.training as T
+    from nmt.resume import resume_config
 
     spec = json.loads(sys.argv[1])
     torch.set_num_threads(1)
@@ -43,15 +44,15 @@ SCRIPT = textwrap.dedent(
                 if trainer.global_step == kill_at:
                     os.kill(os.getpid(), sig)
 
-        make = T._callbacks
+        make = T.build_callbacks
         def with_kill(cfg, run_dir):
             cbs = make(cfg, run_dir)
             cbs.all.insert(0, KillAt())
             return cbs
-        T._callbacks = with_kill
+        T.build_callbacks = with_kill
     for run_dir in spec["runs"]:
         if spec.get("resume"):
-            cfg = T.resume_config(__import__("pathlib").Path(run_dir), compose_train([]), [])
+            cfg = resume_config(__import__("pathlib").Path(run_dir), compose_train([]), [])
             results = T.train(cfg, run_dir, resume=True)
         else:
             results = T.train(compose_train(spec["overrides"]), run_dir)
@@ -83,7 +84,7 @@ def overrides(reverse_corpus, cache_dir) -> list[str]:
         "trainer.max_epochs=2",
         "data.max_tokens=128",  # about 20 steps an epoch: room to stop mid-epoch
         "trainer.log_every_n_steps=1",
-        "heatmaps.enabled=false",
+        "callbacks.heatmaps=null",
         "deterministic=true",
         f"checkpoint.every_n_steps={EVERY}",
     ]

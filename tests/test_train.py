@@ -56,7 +56,7 @@ def test_val_wall_time_is_logged_at_every_validation(rnn_run):
 def test_averaging_more_checkpoints_than_kept_fails_before_training(reverse_corpus, cache_dir, tmp_path):
     from conftest import compose_train, tiny_overrides
 
-    from nmt.train import train
+    from nmt.training import train
 
     cfg = compose_train([*tiny_overrides(reverse_corpus, cache_dir, "rnn"), "checkpoint.average=4"])
     with pytest.raises(ValueError, match=r"checkpoint.average=4 but checkpoint.keep_last=3"):
@@ -67,7 +67,7 @@ def test_averaging_more_checkpoints_than_kept_fails_before_training(reverse_corp
 def test_checkpoint_average_is_tested_only_when_its_val_bleu_is_higher(reverse_corpus, cache_dir, tmp_path):
     from conftest import compose_train, tiny_overrides
 
-    from nmt.train import train
+    from nmt.training import train
 
     overrides = [*tiny_overrides(reverse_corpus, cache_dir, "rnn"), "trainer.max_epochs=6", "checkpoint.average=3"]
     results = train(compose_train(overrides), tmp_path)
@@ -87,7 +87,7 @@ def test_a_folder_with_checkpoints_of_another_run_is_refused_before_training(tra
 
     from conftest import compose_train
 
-    from nmt.train import train
+    from nmt.training import train
 
     run_dir = shutil.copytree(transformer_run, tmp_path / "run")
     before = sorted(p.name for p in (run_dir / "checkpoints").iterdir())

@@ -44,7 +44,7 @@ def test_config_errors_fail_before_any_data_is_read(override, message, tmp_path)
     missing = tmp_path / "no-such-corpus"  # reading the data first would raise a CorpusError instead
     cfg = compose_train([*tiny_overrides(missing, tmp_path / "cache", "transformer"), override])
     with pytest.raises(ConfigError, match=message):
-        from nmt.train import train
+        from nmt.training import train
 
         train(cfg, tmp_path / "run")
     assert not (tmp_path / "run").exists() and not (tmp_path / "cache").exists()
@@ -84,10 +84,10 @@ def test_resume_config_takes_the_runs_own_config_and_the_safe_overrides(tmp_path
     (run_dir / "checkpoints").mkdir(parents=True)
     OmegaConf.save(compose_train(["model=rnn", "seed=7"]), run_dir / "config.yaml")
     (run_dir / "checkpoints" / "last.ckpt").touch()
-    overrides = [f"resume={run_dir}", "trainer.max_epochs=30", "threads=2", "logger.tensorboard=true"]
+    overrides = [f"resume={run_dir}", "trainer.max_epochs=30", "threads=2", "logger=[csv,tensorboard]"]
     cfg = resume_config(run_dir, compose_train(overrides), overrides)
     assert (cfg.model.name, cfg.seed, cfg.trainer.max_epochs, cfg.threads) == ("rnn", 7, 30, 2)
-    assert cfg.logger.tensorboard is True and cfg.resume is None
+    assert list(cfg.logger) == ["csv", "tensorboard"] and cfg.resume is None
     (run_dir / "results.json").write_text(json.dumps({"status": "finished"}))
     with pytest.raises(ConfigError, match="has finished .* pass a larger trainer.max_epochs"):
         resume_config(run_dir, compose_train([f"resume={run_dir}"]), [f"resume={run_dir}"])
@@ -111,7 +111,7 @@ def _nan_overrides(reverse_corpus, cache_dir) -> list[str]:
     return [
         *tiny_overrides(reverse_corpus, cache_dir, "rnn"),
         "trainer.max_epochs=1",
-        "heatmaps.enabled=false",
+        "callbacks.heatmaps=null",
         "checkpoint.every_n_steps=2",
     ]
 
@@ -119,7 +119,7 @@ def _nan_overrides(reverse_corpus, cache_dir) -> list[str]:
 def test_a_nan_loss_stops_naming_the_step_and_the_last_good_checkpoint(
     reverse_corpus, cache_dir, tmp_path, nan_at_step_3
 ):
-    from nmt.train import train
+    from nmt.training import train
 
     with pytest.raises(
         NonFiniteLossError, match=r"train/loss is nan at step 3 .* the last good checkpoint is \S+last\.ckpt \(step 2\)"
@@ -133,7 +133,7 @@ def test_a_nan_loss_stops_naming_the_step_and_the_last_good_checkpoint(
 
 
 def test_skip_nonfinite_skips_the_batch_and_finishes(reverse_corpus, cache_dir, tmp_path, nan_at_step_3):
-    from nmt.train import train
+    from nmt.training import train
 
     results = train(compose_train([*_nan_overrides(reverse_corpus, cache_dir), "train.skip_nonfinite=true"]), tmp_path)
     assert results["status"] == "finished" and results["train"]["skipped_nonfinite"] == 1
@@ -162,14 +162,14 @@ def test_a_checkpoint_is_never_written_with_non_finite_weights():
 
 
 def test_the_averaging_pool_is_spaced_and_the_averaged_steps_are_listed(reverse_corpus, cache_dir, tmp_path):
-    from nmt.train import train
+    from nmt.training import train
 
     overrides = [
         *tiny_overrides(reverse_corpus, cache_dir, "rnn"),
         "trainer.max_epochs=2",
         "data.max_tokens=128",
         "trainer.val_check_interval=0.25",  # a validation every ~5 steps
-        "heatmaps.enabled=false",
+        "callbacks.heatmaps=null",
         "checkpoint.keep_last=20",
         "checkpoint.average=2",
         "checkpoint.average_min_gap_steps=12",

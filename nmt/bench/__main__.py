@@ -9,11 +9,11 @@ from omegaconf import DictConfig
 
 from nmt.bench.report import format_profile, format_report
 from nmt.bench.suite import bench
-from nmt.cli import prepare_argv
+from nmt.cli import CONF_DIR, prepare_argv
 from nmt.errors import one_line_errors
 
 
-@hydra.main(config_path="../../conf", config_name="bench", version_base="1.3")
+@hydra.main(config_path=str(CONF_DIR), config_name="bench", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     with one_line_errors("nmt.bench"):
         report = bench(cfg)
@@ -22,6 +22,11 @@ def main(cfg: DictConfig) -> None:
     print(f"wrote {report['output']}", file=sys.stderr)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The ``nmt-bench`` console script (and ``python -m nmt.bench``)."""
     prepare_argv("nmt.bench", "bench")
     main()
+
+
+if __name__ == "__main__":
+    cli()

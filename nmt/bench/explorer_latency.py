@@ -3,31 +3,34 @@
 Usage::
 
     python -m nmt.serve run=<run dir> port=8000 log_level=warning &
-    python -m nmt.bench.explorer_latency --url http://127.0.0.1:8000 --clients 1 20 --requests 100 \\
-        --out latency.json
+    python -m nmt.bench.explorer_latency url=http://127.0.0.1:8000 clients=[1,20] requests=100 \\
+        out=latency.json
 
-Each client sends requests back to back (a new one as soon as its answer arrives) until ``--requests``
+Each client sends requests back to back (a new one as soon as its answer arrives) until ``requests``
 have been answered at that concurrency level; a request's latency is the time from sending it to
 having its whole answer, queueing behind the server's one model worker included. ``/api/translate``
-decodes the toy sentences the server offers as examples (or ``--sentences``) with beam 5, the page's
+decodes the toy sentences the server offers as examples (or ``sentences=[…]``) with beam 5, the page's
 default; ``/api/attention`` reads the cross-attention of each sentence's first hypothesis (head
 average of the last layer), as the page does after each translation. Needs httpx (a test extra).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from nmt.cli import CONF_DIR, fail, prepare_argv
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -77,7 +80,7 @@ async def measure(url: str, clients: list[int], n: int, sentences: list[str] | N
         label = run or info["models"][0]["label"]
         sentences = sentences or [s for m in info["models"] for s in m["examples"]][:5]
         if not sentences:
-            raise SystemExit("no sentences: pass --sentences (the server's runs offer no toy examples)")
+            raise SystemExit("no sentences: pass sentences=[…] (the server's runs offer no toy examples)")
         translate = [{"text": s, "strategy": "beam", "beam_size": 5, "runs": [label]} for s in sentences]
         attention = []
         for body in translate:  # the warm-up: each sentence once
@@ -107,24 +110,27 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m nmt.bench.explorer_latency", description=__doc__.split("\n")[0])
-    parser.add_argument("--url", default="http://127.0.0.1:8000", help="a running python -m nmt.serve")
-    parser.add_argument("--clients", type=int, nargs="+", default=[1, 20], help="concurrency levels")
-    parser.add_argument("--requests", type=int, default=100, help="requests per endpoint and level")
-    parser.add_argument("--sentences", nargs="+", help="source sentences (default: the server's toy examples)")
-    parser.add_argument("--run", help="the model label to ask (default: the server's first run)")
-    parser.add_argument("--out", type=Path, help="also write the result as JSON here")
-    args = parser.parse_args(argv)
+# The options before key=value (one more release): --flag -> (key, arity), see nmt.cli.legacy_flags.
+FLAGS = {
+    "--url": ("url", "1"),
+    "--clients": ("clients", "+"),
+    "--requests": ("requests", "1"),
+    "--sentences": ("sentences", "+"),
+    "--run": ("label", "1"),
+    "--out": ("out", "1"),
+}
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="explorer_latency", version_base="1.3")
+def main(cfg: DictConfig) -> None:
     load_before = os.getloadavg() if hasattr(os, "getloadavg") else None  # other work on the machine skews latency
+    sentences = list(cfg.sentences) if cfg.sentences else None
     try:
-        result = asyncio.run(measure(args.url, args.clients, args.requests, args.sentences, args.run))
+        result = asyncio.run(measure(cfg.url, list(cfg.clients), cfg.requests, sentences, cfg.label))
     except httpx.HTTPError as err:
-        print(
-            f"nmt.bench.explorer_latency: error: {args.url}: {err!r}; is python -m nmt.serve running?", file=sys.stderr
-        )
-        sys.exit(2)
-    result["command"] = "python -m nmt.bench.explorer_latency " + " ".join(argv if argv is not None else sys.argv[1:])
+        fail("nmt.bench.explorer_latency", f"url={cfg.url}: {err!r}; is python -m nmt.serve running?")
+    task = HydraConfig.get().overrides.task if HydraConfig.initialized() else []
+    result["command"] = " ".join(["python -m nmt.bench.explorer_latency", *task])
     result["machine"] = {
         "cpus": os.cpu_count(),
         "load_average_1_5_15_min_before": load_before,
@@ -132,10 +138,17 @@ def main(argv: list[str] | None = None) -> None:
         "platform": platform.platform(),
     }
     print(table(result))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if cfg.out:
+        out = Path(cfg.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def cli() -> None:
+    """The ``nmt-explorer-latency`` console script (and ``python -m nmt.bench.explorer_latency``)."""
+    prepare_argv("nmt.bench.explorer_latency", "explorer_latency", text_keys=("url", "out"), flags=FLAGS)
+    main()
 
 
 if __name__ == "__main__":
-    main()
+    cli()

@@ -68,7 +68,7 @@ from nmt.align import (
 from nmt.attention_maps import teacher_forced
 from nmt.corpora.toy import load_toy
 from nmt.figures import attention_grid, attention_heatmap, learning_curves
-from nmt.train import train
+from nmt.training import train
 
 plt.rcParams.update({"figure.dpi": 72})
 torch.set_num_threads(threads)
@@ -81,7 +81,7 @@ MODELS = ("rnn", "transformer")
 # %% [markdown]
 # ## 1. Train both models (or load them)
 #
-# `nmt.train.train(cfg, run_dir)` is what `python -m nmt.train` runs: it composes nothing itself, so we
+# `nmt.training.train(cfg, run_dir)` is what `python -m nmt.train` runs: it composes nothing itself, so we
 # compose the same `conf/train.yaml` with Hydra and a few overrides (corpus size, model size, epochs, a
 # time limit). Each run folder gets its config, vocabulary, checkpoints, `metrics.csv` and a `results.json`
 # with the test scores. Expect one line per model with test BLEU and chrF and their signatures. Given run
@@ -101,7 +101,7 @@ def train_toy(model: str, run_dir: Path) -> Path:
         f"trainer.max_time=00:00:{seconds // 60:02d}:{seconds % 60:02d}",
         "trainer.enable_progress_bar=false",
         "+trainer.enable_model_summary=false",
-        "heatmaps.enabled=false",
+        "callbacks.heatmaps=null",
         f"threads={threads}",
         f"seed={seed}",
         *model_overrides[model],

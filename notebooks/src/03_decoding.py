@@ -59,7 +59,7 @@ import nmt
 from nmt.corpora.toy import load_toy
 from nmt.metrics import corpus_scores
 from nmt.search import DecodeSettings, length_penalty, max_lengths
-from nmt.train import train
+from nmt.training import train
 
 plt.rcParams.update({"figure.dpi": 72})
 torch.set_num_threads(threads)
@@ -70,7 +70,7 @@ CONF = Path(nmt.__file__).resolve().parents[1] / "conf"
 # %% [markdown]
 # ## 1. A trained model
 #
-# With `run` set, the notebook loads that run folder; otherwise it trains one with `nmt.train.train`, as
+# With `run` set, the notebook loads that run folder; otherwise it trains one with `nmt.training.train`, as
 # notebook 02 does. `nmt.load` returns a `Translator`: the model, its vocabulary, and the decoding API.
 
 
@@ -87,7 +87,7 @@ def train_toy(run_dir: Path) -> Path:
         f"trainer.max_time=00:00:{seconds // 60:02d}:{seconds % 60:02d}",
         "trainer.enable_progress_bar=false",
         "+trainer.enable_model_summary=false",
-        "heatmaps.enabled=false",
+        "callbacks.heatmaps=null",
         f"threads={threads}",
         f"seed={seed}",
         *model_overrides,

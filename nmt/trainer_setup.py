@@ -1,0 +1,145 @@
+"""The Trainer of a training run: fixed checkpoints, and callbacks and loggers from the config.
+
+Fixed (always on, not in the config): they are the run folder's contract that the other commands
+and resuming rely on.
+
+* the best checkpoint by ``checkpoint.monitor`` (``checkpoints/best-*.ckpt``: what evaluate,
+  translate and results.json point at);
+* the averaging pool (``SpacedCheckpoint``: ``average=N`` in nmt.evaluate and ``checkpoint.average``);
+* ``checkpoints/last.ckpt`` and the graceful stop on SIGINT/SIGTERM (``LastCheckpoint``: resume);
+* the RNG states in every checkpoint (``RngState``: an exact resume).
+
+From the config (``conf/callbacks/*.yaml``, ``conf/logger/*.yaml``: one ``_target_`` entry per
+name, ``null`` drops one): the learning-rate monitor, the attention heatmaps, early stopping, and the
+loggers. A logger is given ``save_dir=<run folder>`` unless its entry sets one, and ``resume_step``
+when it takes one (``AppendingCSVLogger``, which writes ``metrics.csv``: required, as nmt.compare,
+nmt.plot and resuming read it).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytorch_lightning as pl
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.loggers import Logger
+
+from nmt.errors import ConfigError
+from nmt.quiet import LineProgress, on_terminal, quiet_lightning
+from nmt.resume import LAST
+from nmt.run_state import AppendingCSVLogger, AtomicCheckpointIO, LastCheckpoint, RngState, SpacedCheckpoint
+
+
+class RunCallbacks(SimpleNamespace):
+    """The callbacks ``train`` reads back after fitting (all of them are in ``all``)."""
+
+    best: ModelCheckpoint
+    pool: SpacedCheckpoint
+    last: LastCheckpoint
+    all: list[pl.Callback]
+
+
+def entries(cfg: DictConfig, group: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(name, plain config) of each entry of ``cfg.<group>`` (``callbacks`` or ``logger``); a null
+    entry is skipped.
+
+    Raises:
+        ConfigError: an entry that is not a mapping with a ``_target_``.
+    """
+    node = cfg.get(group)
+    for name, value in (OmegaConf.to_container(node, resolve=True) if node is not None else {}).items():
+        if value is None:
+            continue
+        if not isinstance(value, Mapping) or "_target_" not in value:
+            raise ConfigError(
+                f"{group}.{name}: {value!r} is not a _target_ entry; choose entries of conf/{group}/ "
+                f"({group}=[…]) or drop it with {group}.{name}=null"
+            )
+        yield str(name), dict(value)
+
+
+def _instantiate(config: dict[str, Any], key: str, **kwargs: Any) -> Any:
+    """``instantiate`` with a one-line ConfigError naming ``key`` when the target or an argument is wrong."""
+    try:
+        return instantiate(config, **kwargs)
+    except (InstantiationException, ImportError, TypeError, ValueError) as err:
+        cause = err.__cause__ or err
+        raise ConfigError(f"{key}: {str(cause).splitlines()[0]}") from None
+
+
+def build_callbacks(cfg: DictConfig, run_dir: Path) -> RunCallbacks:
+    """The fixed checkpoint callbacks and the configured ones (``cfg.callbacks``)."""
+    ckpt = cfg.checkpoint
+    best = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="best-epoch{epoch:03d}-step{step:06d}",
+        auto_insert_metric_name=False,
+        monitor=ckpt.monitor,
+        mode=ckpt.mode,
+        save_top_k=1,
+    )
+    # The pool for checkpoint averaging (nmt.evaluate average=N): the most recent validations,
+    # spaced by at least checkpoint.average_min_gap_steps.
+    pool = SpacedCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="epoch{epoch:03d}-step{step:06d}",
+        auto_insert_metric_name=False,
+        save_top_k=ckpt.keep_last,
+        min_gap_steps=ckpt.get("average_min_gap_steps"),
+    )
+    last = LastCheckpoint(run_dir / LAST, every_n_steps=ckpt.get("every_n_steps") or 0)
+    configured = [_instantiate(c, f"callbacks.{name}") for name, c in entries(cfg, "callbacks")]
+    # last.ckpt after best and pool: its copy of their state includes this validation's update.
+    return RunCallbacks(best=best, pool=pool, last=last, all=[*configured, RngState(), best, pool, last])
+
+
+def build_loggers(cfg: DictConfig, run_dir: Path, resume_step: int | None) -> list[Logger]:
+    """The loggers of ``cfg.logger``, writing into ``run_dir``.
+
+    Raises:
+        ConfigError: a bad entry, or no ``AppendingCSVLogger`` (metrics.csv) among them.
+    """
+    loggers = []
+    for name, config in entries(cfg, "logger"):
+        factory = _instantiate(config, f"logger.{name}", _partial_=True)
+        extra: dict[str, Any] = {} if "save_dir" in config else {"save_dir": str(run_dir)}
+        if "resume_step" in inspect.signature(factory.func).parameters:
+            extra["resume_step"] = resume_step
+        try:
+            loggers.append(factory(**extra))
+        except (ImportError, TypeError, ValueError) as err:  # e.g. MLflow or wandb not installed
+            raise ConfigError(f"logger.{name}: {str(err).splitlines()[0]}") from None
+    if not any(isinstance(lg, AppendingCSVLogger) for lg in loggers):
+        raise ConfigError(
+            "logger: no csv entry; metrics.csv is the run's record (nmt.compare, nmt.plot and resume read it): "
+            "keep csv in the list, e.g. logger=[csv,tensorboard]"
+        )
+    return loggers
+
+
+def make_trainer(cfg: DictConfig, run_dir: Path, cbs: RunCallbacks, resume_step: int | None) -> pl.Trainer:
+    """The Trainer (built before any data work, so that bad trainer.* settings fail first)."""
+    quiet_lightning()
+    trainer_args = OmegaConf.to_container(cfg.trainer, resolve=True)
+    progress = [LineProgress()] if trainer_args.get("enable_progress_bar", True) and not on_terminal() else []
+    loggers = build_loggers(cfg, run_dir, resume_step)
+    try:
+        return pl.Trainer(
+            **trainer_args,
+            deterministic=bool(cfg.get("deterministic", False)),
+            default_root_dir=run_dir,
+            callbacks=[*cbs.all, *progress],
+            logger=loggers,
+            plugins=[AtomicCheckpointIO()],
+            gradient_clip_val=cfg.model.get("grad_clip"),
+            use_distributed_sampler=False,  # the token-bucket sampler shards by rank itself
+        )
+    except (TypeError, ValueError) as err:  # Lightning's MisconfigurationException is a ValueError
+        raise ConfigError(f"trainer: {str(err).splitlines()[0]}") from None
