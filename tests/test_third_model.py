@@ -119,7 +119,7 @@ def test_train_evaluate_plot_compare_a_model_defined_in_the_tests(reverse_corpus
     assert len(pngs) == 2 and not any("grid" in name for name in pngs)  # one map per sentence, as the model says
 
     out = tmp_path / "compare"
-    _ok(_run("nmt.compare", str(run), str(rnn_run), "--out", str(out), "--decode-sentences", "4", PLUGIN, cwd=tmp_path))
+    _ok(_run("nmt.compare", str(run), str(rnn_run), f"out={out}", "decode_sentences=4", PLUGIN, cwd=tmp_path))
     summary = json.loads((out / "comparison.json").read_text(encoding="utf-8"))
     assert {r["label"] for r in summary["runs"]} == {"uniform", "rnn"}
     assert set(summary["decoding"]) == {"uniform", "rnn"} and (out / "heatmaps.png").is_file()
