@@ -59,6 +59,11 @@ WORD_NOTES = {  # how to_words merged each kind: summed over a column word's pie
     "encoder": "words: attention summed over an attended source word's pieces,\naveraged over a source word's pieces",
     "decoder": "words: attention summed over an earlier target word's pieces,\naveraged over a target word's pieces",
 }
+AXIS_NAMES = {  # (x, y) of each kind's grid: the attended positions along x, the attending ones along y
+    "cross": ("source", "target"),
+    "encoder": ("source (attended)", "source"),
+    "decoder": ("decoder input (attended)", "target"),
+}
 KIND_TITLES = {"cross": "cross-attention", "encoder": "encoder self-attention", "decoder": "decoder self-attention"}
 
 
@@ -120,7 +125,7 @@ def iter_figures(
             yield kind, attention_heatmap(weights[0, 0], cols, rows, title=title, note=note, links=links)
             continue
         title = f"{model} · {att.cross_name if kind == 'cross' else KIND_TITLES[kind]}{suffix}"
-        yield f"{kind}-grid", attention_grid(weights, cols, rows, title=title, note=note)
+        yield f"{kind}-grid", attention_grid(weights, cols, rows, title=title, note=note, axis_names=AXIS_NAMES[kind])
         if kind != "cross":
             continue
         single: Figure | None = None
