@@ -8,6 +8,10 @@ the files; nothing else touches the disk.
 Attention is drawn with source along x and target along y, on a fixed 0..1 colour scale so panels
 and sentences can be compared by eye. Layers and heads are counted from 1 in titles, as in
 ``nmt.align.analyse_attention``. ``python -m nmt.plot`` (nmt/plot.py) is the command built on these.
+
+New heatmap figures are placed by ``nmt.heatmap_layout`` (margins from the label widths, computed once)
+rather than by a layout engine that measures every label again at each save; ``attention_grid`` can
+redraw a grid it made before for the next sentence.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 
 from nmt.errors import ConfigError
+from nmt.heatmap_layout import LABEL_SIZE, PAD, POINT, ROTATION, TITLE_SIZE, Frame, text_height
 
 CMAP = "viridis"  # perceptually uniform and readable in grey and by colour-blind readers
 FORMATS = ("png", "svg", "pdf")
@@ -45,11 +51,28 @@ def _check_labels(shape: tuple[int, ...], src_labels: Sequence[str], tgt_labels:
 def _label_axes(ax: Axes, src_labels: Sequence[str], tgt_labels: Sequence[str], fontsize: float) -> None:
     """Put one tick per piece: source labels rotated under x, target labels along y."""
     ax.set_xticks(range(len(src_labels)), labels=list(src_labels), fontsize=fontsize)
-    ax.tick_params(axis="x", labelrotation=60)
+    ax.tick_params(axis="x", labelrotation=ROTATION)
     for text in ax.get_xticklabels():
         text.set_horizontalalignment("right")
         text.set_rotation_mode("anchor")
     ax.set_yticks(range(len(tgt_labels)), labels=list(tgt_labels), fontsize=fontsize)
+
+
+def _show(ax: Axes, weights: np.ndarray, redraw: bool = False) -> AxesImage:
+    """A heatmap of ``weights`` on the 0..1 scale on ``ax``; with ``redraw``, the one ``ax`` holds, refilled.
+
+    Shapes: weights (T, S).
+    """
+    if not redraw:
+        return ax.imshow(weights, cmap=CMAP, vmin=0.0, vmax=1.0, aspect="auto", interpolation="nearest")
+    T, S = weights.shape
+    (image,) = ax.get_images()
+    image.set_data(weights)
+    image.set_extent((-0.5, S - 0.5, T - 0.5, -0.5))  # also the axes' limits, as imshow sets them
+    return image
+
+
+# --------------------------------------------------------------------------- heatmaps
 
 
 def attention_heatmap(
@@ -76,7 +99,8 @@ def attention_heatmap(
             on a word-level heatmap.
 
     Returns:
-        The new figure, or ``ax.figure`` when ``ax`` is given.
+        The new figure, laid out once from its labels (no layout engine), or ``ax.figure`` when ``ax``
+        is given.
 
     Shapes:
         weights: (T, S) array or tensor.
@@ -86,22 +110,26 @@ def attention_heatmap(
         raise ValueError(f"attention_heatmap expects one (T, S) matrix, got shape {w.shape}; use attention_grid")
     _check_labels(w.shape, src_labels, tgt_labels)
     T, S = w.shape
-    if ax is None:
-        size = (min(max(5.0, 2.0 + 0.32 * S), 30.0), min(max(3.0, 1.6 + 0.3 * T), 30.0))
-        fig = Figure(figsize=size, layout="constrained")
-        ax = fig.add_subplot()
-    fig = ax.figure
-    image = ax.imshow(w, cmap=CMAP, vmin=0.0, vmax=1.0, aspect="auto", interpolation="nearest")
-    _label_axes(ax, src_labels, tgt_labels, fontsize=9 if max(S, T) <= 30 else 7)
+    fontsize = 9 if max(S, T) <= 30 else 7
     links = sorted(set(links))
-    lines = ["source", *([note] if note else []), *(["red squares: gold links"] if links else [])]
-    ax.set_xlabel("\n".join(lines))
+    xlabel = "\n".join(["source", *([note] if note else []), *(["red squares: gold links"] if links else [])])
+    cax = None
+    if ax is None:
+        panel = (min(max(3.0, 0.3 * S), 26.0), min(max(2.0, 0.28 * T), 26.0))
+        label = text_height("x", LABEL_SIZE) + 4 * POINT  # matplotlib's label pad
+        texts = (text_height(title, 10) + 6 * POINT, text_height(xlabel, LABEL_SIZE) + 4 * POINT, label)
+        frame = Frame.around((1, 1, panel), (src_labels, tgt_labels, fontsize), texts, colorbar=colorbar)
+        _, (ax,), cax = frame.place(colorbar=colorbar)
+    fig = ax.figure
+    image = _show(ax, w)
+    _label_axes(ax, src_labels, tgt_labels, fontsize=fontsize)
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("target")
     _outline(ax, links)
     if title:
-        ax.set_title(title, fontsize=10)
-    if colorbar:
-        fig.colorbar(image, ax=ax, label="attention weight")
+        ax.set_title(title, fontsize=10, y=1.0, pad=6)  # y: no search for what the title might overlap
+    if colorbar:  # in the frame's place for it, or taken from the given axes
+        fig.colorbar(image, **({"cax": cax} if cax else {"ax": ax}), label="attention weight")
     return fig
 
 
@@ -115,18 +143,17 @@ def _outline(ax: Axes, links: Sequence[tuple[int, int]]) -> None:
 
 
 def _grid_size(rows: int, cols: int, T: int, S: int) -> tuple[tuple[float, float], float]:
-    """Figure inches for rows x cols panels and a label font size that fits one piece per tick.
+    """Inches of one panel of a rows x cols grid and a label font size that fits one piece per tick.
 
-    Panels grow with sentence length; the whole figure is capped to stay printable, and the font
+    Panels grow with sentence length; the whole grid is capped to stay printable, and the font
     shrinks with it.
     """
     panel_w = min(max(1.8, 0.6 + 0.16 * S), 4.0)
     panel_h = min(max(1.6, 0.5 + 0.15 * T), 4.0)
-    width, height = 1.6 + cols * panel_w, 1.2 + rows * panel_h
-    scale = min(1.0, 32.0 / width, 24.0 / height)
+    scale = min(1.0, 30.0 / (cols * panel_w), 22.0 / (rows * panel_h))
     inches_per_tick = scale * min((panel_w - 0.6) / S, (panel_h - 0.5) / T)
     fontsize = min(max(0.8 * 72 * inches_per_tick, 4.0), 8.0)
-    return (width * scale, height * scale), fontsize
+    return (panel_w * scale, panel_h * scale), fontsize
 
 
 def attention_grid(
@@ -136,13 +163,21 @@ def attention_grid(
     title: str = "",
     head_average: bool = True,
     note: str | None = None,
+    axis_names: tuple[str, str] = ("source", "target"),
+    redraw: Figure | None = None,
 ) -> Figure:
     """Every layer and head of one sentence: rows = layers, columns = heads (+ "avg").
 
     Panels share the 0..1 colour scale and one colour bar and are titled "layer l head k" (from 1).
     The "avg" column is the mean over heads, added when ``head_average`` and there is more than one
-    head. Tick labels are drawn on the left column and bottom row only. ``note`` is written under
-    the grid, e.g. how pieces were merged into words.
+    head. Source labels are drawn under the bottom row only, target labels left of the first column
+    only; ``axis_names`` (x, y) name the axes of the whole grid and ``note`` is written under the x
+    name, e.g. how pieces were merged into words. The layout is computed here, from the labels: no
+    layout engine runs when the figure is saved.
+
+    ``redraw``: a figure this function returned before, for another sentence; when it has as many
+    layers and columns it is redrawn in place (its axes and ticks are kept, which is faster than a
+    new figure) and returned, otherwise a new figure is. Save it before redrawing it.
 
     Shapes:
         weights: (L, h, T, S) array or tensor (the RNN has L = h = 1).
@@ -156,22 +191,27 @@ def attention_grid(
     if head_average and h > 1:
         panels.append(("avg", w.mean(axis=1)))
     cols = len(panels)
-    size, fontsize = _grid_size(L, cols, T, S)
-    fig = Figure(figsize=size, layout="constrained")
-    axes = fig.subplots(L, cols, squeeze=False)
-    image = None
-    for layer in range(L):
-        for col, (name, stack) in enumerate(panels):
-            ax = axes[layer, col]
-            image = ax.imshow(stack[layer], cmap=CMAP, vmin=0.0, vmax=1.0, aspect="auto", interpolation="nearest")
-            # tick labels on the outer panels only; inner panels get no ticks at all (ticks are most of the cost)
-            _label_axes(ax, src_labels if layer == L - 1 else [], tgt_labels if col == 0 else [], fontsize=fontsize)
-            ax.set_title(f"layer {layer + 1} {name}", fontsize=max(fontsize + 2, 8.0))
-    fig.colorbar(image, ax=axes, shrink=0.6, pad=0.01, label="attention weight")  # pad: fraction of the whole grid
-    if title:
-        fig.suptitle(title)
-    if note:
-        fig.supxlabel(note, fontsize=8)
+    panel, fontsize = _grid_size(L, cols, T, S)
+    title_size = max(fontsize + 2, 8.0)
+    xname = f"{axis_names[0]}\n{note}" if note else axis_names[0]
+    panel_title = text_height("x", title_size) + 4 * POINT
+    above = text_height(title, TITLE_SIZE) + 0.06 + panel_title
+    texts = (above, text_height(xname, LABEL_SIZE), text_height("x", LABEL_SIZE) + 0.04)
+    frame = Frame.around((L, cols, panel), (src_labels, tgt_labels, fontsize), texts, gaps=(0.12, panel_title + 0.1))
+    reused = frame.fits(redraw)
+    fig, axes, bar = frame.place(redraw if reused else None)
+    for k, ax in enumerate(axes):
+        (layer, col), (name, stack) = divmod(k, cols), panels[k % cols]
+        image = _show(ax, stack[layer], redraw=reused)
+        # tick labels on the outer panels only; inner panels get no ticks at all (ticks are most of the cost)
+        _label_axes(ax, src_labels if layer == L - 1 else [], tgt_labels if col == 0 else [], fontsize=fontsize)
+        ax.set_title(f"layer {layer + 1} {name}", fontsize=title_size, y=1.0, pad=4)  # y: not moved at each save
+    if not reused:
+        fig.colorbar(image, cax=bar, label="attention weight")
+    (x, y), (width, height) = frame.centre, frame.size
+    fig.suptitle(title, x=x, y=1 - PAD / height, fontsize=TITLE_SIZE)
+    fig.supxlabel(xname, x=x, y=PAD / height, fontsize=LABEL_SIZE, va="bottom")
+    fig.supylabel(axis_names[1], x=PAD / width, y=y, fontsize=LABEL_SIZE)
     return fig
 
 

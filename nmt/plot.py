@@ -19,10 +19,15 @@ Files, with ``<stem>`` = ``<split>-<index>`` (+ ``-decoded`` in ``mode=decode``)
 
 * ``<stem>-cross``: a single-map model's cross-attention (the RNN's Bahdanau α), one panel;
 * ``<stem>-cross-grid``: the Transformer's cross-attention, every layer x head plus the head average;
-* ``<stem>-cross-layer<l>-avg`` (and ``-head<k>`` with ``panels=all``): single Transformer panels;
+* ``<stem>-cross-layer<l>-avg`` (and ``-head<k>`` with ``panels=all``): single Transformer panels, by
+  default for ``src=`` sentences only (a split's grids show the same panels; ``panels=avg`` adds them);
 * ``<stem>-encoder-grid``, ``<stem>-decoder-grid``: self-attention, with ``self_attention=true``;
-* ``index.html`` (with ``split=``): one page with a thumbnail of every figure, each linked to its file;
+* ``index.html`` and ``thumbs/<stem>-<figure>.png`` (with ``split=``): one page with a small thumbnail
+  of every figure, each linked to its files;
 * ``alignment.md``, ``alignment.json``: the table of ``analysis=true`` (which draws no heatmaps).
+
+A split is drawn quickly: figures are laid out once from their labels (``nmt.heatmap_layout``, no layout
+engine at each save) and one grid figure per kind is redrawn from sentence to sentence.
 
 Decoded translations are re-run teacher-forced on their own tokens to read the attention: the model
 computes the same weights as during search (incremental == full), and self-attention comes for free.
@@ -33,9 +38,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Sequence
-from html import escape
 from pathlib import Path
-from urllib.parse import quote
 
 import hydra
 import numpy as np
@@ -51,6 +54,7 @@ from nmt.cli import CONF_DIR, prepare_argv, read_sentences
 from nmt.corpora.base import CorpusError
 from nmt.errors import ConfigError, one_line_errors
 from nmt.figures import FORMATS, attention_grid, attention_heatmap, save_figure
+from nmt.gallery import Shown, save_thumbnail, write_index
 from nmt.outputs import output_dir
 from nmt.search import DecodeSettings
 
@@ -59,6 +63,12 @@ WORD_NOTES = {  # how to_words merged each kind: summed over a column word's pie
     "encoder": "words: attention summed over an attended source word's pieces,\naveraged over a source word's pieces",
     "decoder": "words: attention summed over an earlier target word's pieces,\naveraged over a target word's pieces",
 }
+AXIS_NAMES = {  # (x, y) of each kind's grid: the attended positions along x, the attending ones along y
+    "cross": ("source", "target"),
+    "encoder": ("source (attended)", "source"),
+    "decoder": ("decoder input (attended)", "target"),
+}
+PANELS = ("none", "avg", "all")  # single cross-attention panels besides the grid
 KIND_TITLES = {"cross": "cross-attention", "encoder": "encoder self-attention", "decoder": "decoder self-attention"}
 
 
@@ -88,8 +98,8 @@ def sentence_figures(
 
     A model whose ``attention_layout`` is a single map (the RNN's Bahdanau α) gets one panel.
     A Transformer gets a grid per attention kind and, for cross-attention, a single panel per layer's
-    head average (and per head with ``panels="all"``). ``gold`` (a Pharaoh line on the same target
-    text) is outlined on word-level single panels.
+    head average (``panels="avg"``; and per head with ``panels="all"``; none with ``panels="none"``).
+    ``gold`` (a Pharaoh line on the same target text) is outlined on word-level single panels.
     """
     return dict(iter_figures(att, model, context, words, panels, self_attention, gold))
 
@@ -102,13 +112,17 @@ def iter_figures(
     panels: str = "avg",
     self_attention: bool = False,
     gold: str | None = None,
-    reuse: bool = False,
+    reuse: dict[str, Figure] | None = None,
 ) -> Iterator[tuple[str, Figure]]:
-    """``sentence_figures`` one figure at a time. With ``reuse``, the single panels of a sentence are one
-    figure redrawn in place (same labels, so the layout of the first saved one fits them all): save
-    each figure before asking for the next."""
-    if panels not in ("avg", "all"):
-        raise ConfigError(f"panels={panels!r}: use panels=avg (a panel per layer average) or panels=all")
+    """``sentence_figures`` one figure at a time.
+
+    ``reuse`` (a dict kept from sentence to sentence, empty at first) makes the figures cheaper: a grid is
+    the previous sentence's grid of the same kind redrawn in place, and the single panels of a sentence
+    are one figure redrawn in place (same labels, same layout). Save each figure before asking for the
+    next.
+    """
+    if panels not in PANELS:
+        raise ConfigError(f"panels={panels!r}: use one of {list(PANELS)}, e.g. panels=avg (a panel per layer average)")
     suffix = f"\n{context}" if context else ""
     for kind, weights, cols, rows in _views(att, self_attention):
         if words:
@@ -120,19 +134,37 @@ def iter_figures(
             yield kind, attention_heatmap(weights[0, 0], cols, rows, title=title, note=note, links=links)
             continue
         title = f"{model} · {att.cross_name if kind == 'cross' else KIND_TITLES[kind]}{suffix}"
-        yield f"{kind}-grid", attention_grid(weights, cols, rows, title=title, note=note)
-        if kind != "cross":
-            continue
-        single: Figure | None = None
-        for name, (panel, what) in _single_panels(weights, panels).items():
-            title = f"{model} · {what}{suffix}"
-            if single is None or not reuse:
-                single = attention_heatmap(panel, cols, rows, title=title, note=note, links=links)
-            else:  # keep the positions the first save computed; only the colours and the title change
-                single.set_layout_engine("none")
-                single.axes[0].get_images()[0].set_data(panel)
-                single.axes[0].set_title(title, fontsize=10)
-            yield name, single
+        earlier = None if reuse is None else reuse.get(f"{kind}-grid")
+        grid = attention_grid(weights, cols, rows, title=title, note=note, axis_names=AXIS_NAMES[kind], redraw=earlier)
+        if reuse is not None:
+            reuse[f"{kind}-grid"] = grid
+        yield f"{kind}-grid", grid
+        if kind == "cross":
+            yield from _single_figures(weights, cols, rows, panels, (model, suffix, note, links), reuse is not None)
+
+
+def _single_figures(
+    weights: np.ndarray,
+    cols: list[str],
+    rows: list[str],
+    panels: str,
+    text: tuple[str, str, str | None, list[tuple[int, int]]],
+    reuse: bool,
+) -> Iterator[tuple[str, Figure]]:
+    """The single cross-attention panels of one sentence; text = (model, title suffix, note, gold links).
+
+    Shapes: weights (L, h, T, S).
+    """
+    model, suffix, note, links = text
+    single: Figure | None = None
+    for name, (panel, what) in _single_panels(weights, panels).items():
+        title = f"{model} · {what}{suffix}"
+        if single is None or not reuse:
+            single = attention_heatmap(panel, cols, rows, title=title, note=note, links=links)
+        else:  # the same labels, so the same layout: only the colours and the title change
+            single.axes[0].get_images()[0].set_data(panel)
+            single.axes[0].title.set_text(title)
+        yield name, single
 
 
 def _single_panels(weights: np.ndarray, panels: str) -> dict[str, tuple[np.ndarray, str]]:
@@ -141,6 +173,8 @@ def _single_panels(weights: np.ndarray, panels: str) -> dict[str, tuple[np.ndarr
     Shapes: weights (L, h, T, S) -> panels (T, S).
     """
     out: dict[str, tuple[np.ndarray, str]] = {}
+    if panels == "none":
+        return out
     for layer, heads in enumerate(weights, start=1):  # heads (h, T, S)
         if panels == "all":
             for k, panel in enumerate(heads, start=1):
@@ -171,6 +205,8 @@ def _check(cfg: DictConfig) -> list[Path]:
         raise ConfigError('tgt="…" forces a target for src="…"; pass src too')
     if cfg.mode not in ("force", "decode"):
         raise ConfigError(f"mode={cfg.mode!r}: use mode=force (the references) or mode=decode (own translations)")
+    if cfg.panels is not None and cfg.panels not in PANELS:
+        raise ConfigError(f"panels={cfg.panels!r}: use one of {list(PANELS)} (unset: avg for src=, none for split=)")
     bad = [f for f in cfg.formats if f not in FORMATS]
     if bad or not cfg.formats:
         raise ConfigError(f"formats={list(cfg.formats)}: choose among {list(FORMATS)}, e.g. formats=[png,svg]")
@@ -244,60 +280,30 @@ def _split_sentences(cfg: DictConfig, run: LoadedRun, settings: DecodeSettings) 
 
 
 def draw(cfg: DictConfig, run: LoadedRun, label: str, output: Path) -> list[Path]:
-    """Draw and save the heatmaps of one run; returns the files written."""
+    """Draw and save the heatmaps of one run (and, for a split, their index page); returns the files written."""
     settings = DecodeSettings(**OmegaConf.to_container(cfg.get("decode") or run.config.decode, resolve=True))
     jobs = _given_sentences(cfg, run, settings) if cfg.src is not None else _split_sentences(cfg, run, settings)
     if cfg.self_attention and not jobs[0][2].layout.self_attention:
         print(f"note: {label} has no self-attention; self_attention=true draws its {jobs[0][2].cross_name} only")
+    panels = cfg.panels or ("avg" if cfg.src is not None else "none")  # a split's grids show every panel already
+    indexed = cfg.split is not None
     written: list[Path] = []
-    rows: list[tuple[str, list[Path]]] = []
+    sections: list[tuple[str, list[Shown]]] = []
+    reuse: dict[str, Figure] = {}
     bar = tqdm(jobs, desc=f"heatmaps {label}", unit="sentence", disable=True if len(jobs) < 5 else None)  # None: tty
     for stem, context, att, gold in bar:
-        files: list[Path] = []
-        figures = iter_figures(att, label, context, cfg.words, cfg.panels, cfg.self_attention, gold, reuse=True)
-        for name, fig in figures:
-            files += save_figure(fig, output / f"{stem}-{name}", tuple(cfg.formats), dpi=cfg.dpi)
-        rows.append((context, files))
-        written += files
-    if cfg.split is not None:
-        written.append(write_index(output / "index.html", f"{label} · {cfg.split} split", rows))
+        shown = []
+        for name, fig in iter_figures(att, label, context, cfg.words, panels, cfg.self_attention, gold, reuse):
+            files = save_figure(fig, output / f"{stem}-{name}", tuple(cfg.formats), dpi=cfg.dpi)
+            written += files
+            if indexed:
+                png = next((f for f in files if f.suffix == ".png"), None)
+                shown.append(Shown(name, files, save_thumbnail(fig, output / "thumbs" / f"{stem}-{name}.png", png)))
+        sections.append((context, shown))
+    if indexed:
+        written += [s.thumbnail for _, shown in sections for s in shown]
+        written.append(write_index(output / "index.html", f"{label} · {cfg.split} split", sections))
     return written
-
-
-def _figure_cell(stem: str, versions: Sequence[Path]) -> str:
-    """One figure of the index: its thumbnail (png, else svg; none for pdf only) and a link per format."""
-    shown = next((f for f in versions if f.suffix in (".png", ".svg")), None)
-    links = " ".join(f'<a href="{quote(f.name)}">{f.suffix[1:]}</a>' for f in versions)
-    thumb = ""
-    if shown is not None:
-        src = quote(shown.name)
-        thumb = f'<a href="{src}"><img src="{src}" alt="{escape(stem)}" loading="lazy"></a>'
-    return f"<figure>{thumb}<figcaption>{escape(stem)} {links}</figcaption></figure>"
-
-
-def write_index(path: Path, title: str, rows: Sequence[tuple[str, Sequence[Path]]]) -> Path:
-    """One HTML page over a folder of heatmaps: a row per sentence, a thumbnail per figure, each linked to its file.
-
-    Thumbnails show the png (else the svg); other formats are linked beside them. Links are relative, so
-    the folder can be moved or published as is.
-    """
-    parts = []
-    for caption, files in rows:
-        by_figure: dict[str, list[Path]] = {}
-        for f in files:
-            by_figure.setdefault(f.stem, []).append(f)
-        cells = [_figure_cell(stem, versions) for stem, versions in by_figure.items()]
-        parts.append(f"<section><h2>{escape(caption)}</h2>{''.join(cells)}</section>")
-    page = (
-        f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{escape(title)}</title><style>"
-        "body{font-family:sans-serif;margin:1em}h2{font-size:1em;margin:.8em 0 .2em}figure{display:inline-block;"
-        "margin:0 .5em .5em 0;vertical-align:top}img{height:180px;border:1px solid #ccc}"
-        "figcaption{font-size:.8em}</style></head>\n"
-        f"<body><h1>{escape(title)}</h1>\n" + "\n".join(parts) + "\n</body></html>\n"
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
-    return path
 
 
 def analyse(cfg: DictConfig, runs: list[LoadedRun], labels: list[str], output: Path) -> list[Path]:

@@ -9,7 +9,9 @@ import sys
 import numpy as np
 import pytest
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from nmt.figures import attention_grid, attention_heatmap, learning_curves, save_figure
 
@@ -124,3 +126,78 @@ def test_figures_never_import_pyplot_and_run_headless(tmp_path) -> None:
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "h.png").stat().st_size > 0 and (tmp_path / "h.pdf").stat().st_size > 0
+
+
+def _pixels(fig: Figure) -> np.ndarray:
+    """The figure drawn by Agg at a low dpi, as an RGBA array."""
+    fig.set_dpi(40)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba()).copy()
+
+
+def _texts(fig: Figure) -> list[Text]:
+    return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text()]
+
+
+def test_grid_labels_only_the_outer_panels_and_names_its_axes() -> None:
+    L, h = 3, 2
+    fig = attention_grid(_weights(L, h), SRC, TGT, title="grid", note="a note", axis_names=("keys", "queries"))
+    panels = _panels(fig)
+    assert len(panels) == L * (h + 1)
+    for k, ax in enumerate(panels):
+        row, col = divmod(k, h + 1)
+        assert ax.get_title() == f"layer {row + 1} {'avg' if col == h else f'head {col + 1}'}"
+        assert [t.get_text() for t in ax.get_xticklabels()] == (SRC if row == L - 1 else [])  # bottom row only
+        assert [t.get_text() for t in ax.get_yticklabels()] == (TGT if col == 0 else [])  # first column only
+    assert fig.get_supxlabel() == "keys\na note" and fig.get_supylabel() == "queries"
+    (bar,) = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert bar.get_ylabel() == "attention weight"
+    assert fig.get_suptitle() == "grid" and fig.get_layout_engine() is None  # laid out once, not at each save
+
+
+@pytest.mark.parametrize("kind", ["grid", "heatmap"])
+def test_fixed_layout_keeps_every_text_inside_and_apart(kind) -> None:
+    src = ["▁Donaudampfschifffahrtsgesellschaft", *SRC[1:]]  # a long first label leans out to the left
+    tgt = [*TGT[:-2], "▁Kapitänsmützenknopflochnähmaschine", "</s>"]
+    title = "a model · cross-attention\nval #12 · teacher-forced on the reference"
+    if kind == "grid":
+        fig = attention_grid(_weights(2, 3), src, tgt, title=title, note="words: summed\nover pieces")
+    else:
+        fig = attention_heatmap(_weights(), src, tgt, title=title, note="words: summed\nover pieces", links=[(0, 0)])
+    _pixels(fig)
+    renderer = fig.canvas.get_renderer()
+    box = fig.bbox
+    boxes = {id(t): t.get_window_extent(renderer) for t in _texts(fig)}
+    for text in _texts(fig):  # nothing cut off at the figure's edges
+        b = boxes[id(text)]
+        assert b.x0 >= box.x0 - 1 and b.x1 <= box.x1 + 1 and b.y0 >= box.y0 - 1 and b.y1 <= box.y1 + 1, text.get_text()
+    panels = _panels(fig)
+    ticks = [t for ax in panels for t in ax.get_xticklabels() + ax.get_yticklabels() if t.get_text()]
+    if kind == "grid":
+        names = [t for t in _texts(fig) if t.get_text() in (fig.get_supxlabel(), fig.get_supylabel())]
+    else:
+        names = [panels[0].xaxis.label, panels[0].yaxis.label]
+    assert len(names) == 2
+    for name in names:  # axis names beside the tick labels, not over them
+        assert not any(boxes[id(name)].overlaps(boxes[id(t)]) for t in ticks), name.get_text()
+    if kind == "grid":  # a row's titles clear of the row above; the figure's title above them all
+        half = len(panels) // 2  # two rows
+        for upper, lower in zip(panels[:half], panels[half:], strict=True):
+            assert boxes[id(lower.title)].y1 <= upper.get_window_extent(renderer).y0
+        (suptitle,) = [t for t in _texts(fig) if t.get_text() == title]
+        assert all(boxes[id(ax.title)].y1 < boxes[id(suptitle)].y0 for ax in panels)
+
+
+def test_grid_redrawn_in_place_equals_a_new_one() -> None:
+    first = attention_grid(_weights(2, 3), SRC, TGT, title="first")
+    src, tgt = SRC[:4] + ["</s>"], TGT[:2] + ["</s>"]
+    raw = np.random.default_rng(1).random((2, 3, len(tgt), len(src)))
+    other = raw / raw.sum(axis=-1, keepdims=True)
+    redrawn = attention_grid(other, src, tgt, title="second", note="n", redraw=first)
+    assert redrawn is first  # same layers and heads: the same figure, moved and refilled
+    assert [t.get_text() for t in _panels(redrawn)[4].get_xticklabels()] == src
+    assert [t.get_text() for t in _panels(redrawn)[4].get_yticklabels()] == tgt
+    np.testing.assert_array_equal(_pixels(redrawn), _pixels(attention_grid(other, src, tgt, title="second", note="n")))
+    assert attention_grid(_weights(3, 3), SRC, TGT, redraw=first) is not first  # another shape: a new figure
+    assert attention_grid(_weights(1, 1), SRC, TGT, redraw=Figure()) is not None  # not a grid: a new figure

@@ -36,11 +36,23 @@ def _names(paths: list[Path]) -> set[str]:
     return {p.name for p in paths}
 
 
-def _cross_names(stem: str, model: str, ext: str = "png") -> set[str]:
+def _cross_names(stem: str, model: str, ext: str = "png", panels: bool = True) -> set[str]:
+    """The cross-attention files of one sentence; ``panels``: with each layer's single head-average panel."""
     if model == "rnn":
         return {f"{stem}-cross.{ext}"}
-    layers = TINY[model][0]
+    layers = TINY[model][0] if panels else 0
     return {f"{stem}-cross-grid.{ext}"} | {f"{stem}-cross-layer{k}-avg.{ext}" for k in range(1, layers + 1)}
+
+
+def _relative(paths: list[Path], root: Path) -> set[str]:
+    """The written files as paths under ``root`` (thumbnails share their figure's name, in thumbs/)."""
+    assert paths and all(p.is_file() and p.stat().st_size > 0 for p in paths)
+    return {p.relative_to(root).as_posix() for p in paths}
+
+
+def _indexed(figures: set[str]) -> set[str]:
+    """``figures`` with the thumbnail of each (png whatever the figure's format) and the index page."""
+    return figures | {f"thumbs/{Path(f).with_suffix('.png').name}" for f in figures} | {"index.html"}
 
 
 def _ticks(ax, axis: str) -> list[str]:
@@ -83,26 +95,66 @@ def test_first_n_sentences_of_a_split(fixture, mode, request, tmp_path):
     cfg = compose_plot(f"run={run_dir}", "split=test", "n=2", f"mode={mode}", f"output={tmp_path}", "decode=greedy")
     tag = "-decoded" if mode == "decode" else ""
     model = fixture.removesuffix("_run")
-    figures = _cross_names(f"test-000{tag}", model) | _cross_names(f"test-001{tag}", model)
-    assert _names(plot(cfg)) == figures | {"index.html"}
-    index = (tmp_path / "index.html").read_text(encoding="utf-8")
-    assert set(re.findall(r'<img src="([^"]+)"', index)) == figures  # a thumbnail per figure
-    assert set(re.findall(r'<a href="([^"]+)"', index)) == figures  # each linked to its file
-    assert "test #1 · " in index
+    # a split's Transformer figures are its grids only: they show every single panel already
+    figures = _cross_names(f"test-000{tag}", model, panels=False) | _cross_names(f"test-001{tag}", model, panels=False)
+    assert _relative(plot(cfg), tmp_path) == _indexed(figures)
+    assert "test #1 · " in (tmp_path / "index.html").read_text(encoding="utf-8")
+
+
+def _thumbnails(index: Path) -> dict[str, str]:
+    """Figure file -> its thumbnail, from the links of an index page (a thumbnail is linked to its figure)."""
+    pairs = re.findall(r'<a href="([^"]+)"><img src="([^"]+)"', index.read_text(encoding="utf-8"))
+    assert len(pairs) == len(dict(pairs))
+    return dict(pairs)
+
+
+@pytest.mark.parametrize("fixture", RUNS)
+def test_index_links_every_figure_to_a_small_thumbnail(fixture, request, tmp_path):
+    from PIL import Image
+
+    run_dir = request.getfixturevalue(fixture)
+    written = plot(compose_plot(f"run={run_dir}", "split=test", "n=3", "dpi=100", f"output={tmp_path}"))
+    figures = {p.name for p in written if p.parent == tmp_path and p.suffix == ".png"}
+    thumbnails = _thumbnails(tmp_path / "index.html")
+    assert set(thumbnails) == figures and len(figures) == 3  # every figure, once
+    for figure, thumbnail in thumbnails.items():
+        assert thumbnail == f"thumbs/{figure}"  # relative links: the folder can be moved
+        big, small = tmp_path / figure, tmp_path / thumbnail
+        assert small.stat().st_size < big.stat().st_size
+        with Image.open(big) as full, Image.open(small) as thumb:
+            assert thumb.width < full.width and thumb.height < full.height
+            assert thumb.width <= 400 and thumb.height <= 300
+            assert abs(thumb.width / thumb.height - full.width / full.height) < 0.05  # proportions kept
+
+
+def test_index_without_png_figures_still_has_thumbnails(transformer_run, tmp_path):
+    cfg = compose_plot(f"run={transformer_run}", "split=test", "n=1", "formats=[svg,pdf]", f"output={tmp_path}")
+    written = plot(cfg)
+    assert _relative(written, tmp_path) == _indexed({"test-000-cross-grid.svg", "test-000-cross-grid.pdf"})
+    assert _thumbnails(tmp_path / "index.html") == {"test-000-cross-grid.svg": "thumbs/test-000-cross-grid.png"}
+    page = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert '<a href="test-000-cross-grid.pdf">pdf</a>' in page  # every format is linked
+
+
+def test_panels_bring_single_panels_back_to_a_split(transformer_run, tmp_path):
+    cfg = compose_plot(f"run={transformer_run}", "split=test", "n=1", "panels=avg", f"output={tmp_path}")
+    assert _relative(plot(cfg), tmp_path) == _indexed(_cross_names("test-000", "transformer"))
+    cfg = compose_plot(f"run={transformer_run}", "src=alpha", "panels=none", f"output={tmp_path / 'one'}")
+    assert _names(plot(cfg)) == {"alpha-cross-grid.png"}
 
 
 @pytest.mark.parametrize("fixture", RUNS)
 def test_words_and_self_attention_files(fixture, request, tmp_path, capsys):
     run_dir = request.getfixturevalue(fixture)
     cfg = compose_plot(f"run={run_dir}", "split=val", "n=1", "words=true", "self_attention=true", f"output={tmp_path}")
-    names = _names(plot(cfg))
+    names = _relative(plot(cfg), tmp_path)
     model = fixture.removesuffix("_run")
-    expected = _cross_names("val-000", model) | {"index.html"}
+    expected = _cross_names("val-000", model, panels=False)
     if model == "transformer":
         expected |= {"val-000-encoder-grid.png", "val-000-decoder-grid.png"}
     else:
         assert "has no self-attention" in capsys.readouterr().out
-    assert names == expected
+    assert names == _indexed(expected)
 
 
 def test_panels_all_adds_every_head(transformer_run, tmp_path):
@@ -177,18 +229,28 @@ def test_decoder_self_attention_shows_the_causal_triangle(transformer_run):
     assert _ticks(panels[0], "y") == att.tgt_pieces
 
 
-def test_reused_single_panels_match_fresh_ones(transformer_run, tmp_path):
+def test_reused_figures_match_fresh_ones(transformer_run, tmp_path):
+    """Grids redrawn from one sentence to the next, and single panels redrawn within a sentence, give the
+    same pixels as new figures, also when the next sentence has other lengths (another layout)."""
     from matplotlib.image import imread
 
     from nmt.figures import save_figure
     from nmt.plot import iter_figures
 
-    _, _, _, _, att = _first_pair(transformer_run)
-    fresh = sentence_figures(att, "transformer", "ctx")
-    for name, fig in iter_figures(att, "transformer", "ctx", reuse=True):
-        (reused,) = save_figure(fig, tmp_path / f"reused-{name}", dpi=40)
-        (drawn,) = save_figure(fresh[name], tmp_path / f"fresh-{name}", dpi=40)
-        np.testing.assert_array_equal(imread(reused), imread(drawn), err_msg=name)
+    run = load_run(transformer_run)
+    cfg = OmegaConf.load(transformer_run / "config.yaml")
+    sources = Path(cfg.data.val.src).read_text().splitlines()[:8]
+    targets = run.vocab.encode_tgt(Path(cfg.data.val.tgt).read_text().splitlines()[:8])
+    atts = teacher_forced(run.model, run.vocab, sources, targets)
+    other = next(a for a in atts if a.cross.shape != atts[0].cross.shape)
+    reuse: dict = {}
+    for k, att in enumerate([atts[0], other]):
+        fresh = sentence_figures(att, "transformer", f"ctx {k}", self_attention=True)
+        for name, fig in iter_figures(att, "transformer", f"ctx {k}", self_attention=True, reuse=reuse):
+            (reused,) = save_figure(fig, tmp_path / f"reused-{k}-{name}", dpi=40)
+            (drawn,) = save_figure(fresh[name], tmp_path / f"fresh-{k}-{name}", dpi=40)
+            np.testing.assert_array_equal(imread(reused), imread(drawn), err_msg=f"sentence {k}: {name}")
+    assert set(reuse) == {"cross-grid", "encoder-grid", "decoder-grid"}
 
 
 def test_titles_and_word_notes_fit_the_model(rnn_run, transformer_run):
@@ -269,6 +331,7 @@ def test_no_gold_alignments_is_one_clear_error_and_align_fixes_it(rnn_run, tmp_p
         (["run=x", "analysis=true"], "analysis=true needs a split"),
         (["run=x", "split=test", "mode=sample"], "use mode=force"),
         (["run=x", "src=alpha", "formats=[jpg]"], "choose among"),
+        (["run=x", "src=alpha", "panels=heads"], r"panels='heads': use one of \['none', 'avg', 'all'\]"),
     ],
 )
 def test_bad_options_are_refused_before_loading(overrides, message):
