@@ -115,8 +115,9 @@ def test_train_evaluate_plot_compare_a_model_defined_in_the_tests(reverse_corpus
     assert report["model"] == "uniform" and report["sentences"] == 24 and "bleu" in report
 
     _ok(_run("nmt.plot", PLUGIN, f"run={run}", "split=test", "n=2", f"output={tmp_path / 'plots'}", cwd=tmp_path))
-    pngs = sorted(p.name for p in (tmp_path / "plots").rglob("*.png"))
-    assert len(pngs) == 2 and not any("grid" in name for name in pngs)  # one map per sentence, as the model says
+    pngs = sorted(p.name for p in (tmp_path / "plots").glob("*.png"))  # the figures (thumbnails are in thumbs/)
+    assert pngs == ["test-000-cross.png", "test-001-cross.png"]  # one map per sentence, as the model says
+    assert sorted(p.name for p in (tmp_path / "plots" / "thumbs").glob("*.png")) == pngs
 
     out = tmp_path / "compare"
     _ok(_run("nmt.compare", str(run), str(rnn_run), f"out={out}", "decode_sentences=4", PLUGIN, cwd=tmp_path))
