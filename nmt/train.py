@@ -66,6 +66,15 @@ OmegaConf.register_new_resolver("nmt_run_dir", run_dir_for, replace=True)
 OmegaConf.register_new_resolver("nmt_hydra_subdir", hydra_subdir_for, replace=True)
 
 
+def _ddp_precision(accelerator: str) -> str:
+    """conf/trainer/ddp.yaml's precision: bf16 mixed precision on GPUs, full fp32 on CPUs."""
+    gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    return "bf16-mixed" if gpu else "32-true"
+
+
+OmegaConf.register_new_resolver("nmt_ddp_precision", _ddp_precision, replace=True)
+
+
 class RunCallbacks(SimpleNamespace):
     """The callbacks ``train`` reads back after fitting (all of them are in ``all``)."""
 
@@ -297,12 +306,13 @@ def train(cfg: DictConfig, run_dir: str | Path, resume: bool = False, overrides:
         torch.set_num_threads(cfg.threads)
     cbs = _callbacks(cfg, run_dir)
     trainer = _make_trainer(cfg, run_dir, cbs, resume_step)
-    _prepare_run_folder(cfg, run_dir, resume, list(overrides or []), resume_step or 0)
+    if trainer.is_global_zero:  # under DDP only rank 0 writes the run folder
+        _prepare_run_folder(cfg, run_dir, resume, list(overrides or []), resume_step or 0)
 
     dm = build_datamodule(cfg)
     dm.prepare_data()
     dm.setup("fit")
-    if not (run_dir / "vocab").is_dir():
+    if trainer.is_global_zero and not (run_dir / "vocab").is_dir():
         dm.vocab.save(run_dir / "vocab")
     model, module = _build_module(cfg, dm)
     try:
