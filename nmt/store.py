@@ -40,7 +40,6 @@ from typing import Any, BinaryIO
 import numpy as np
 from tqdm.auto import tqdm
 
-from nmt.atomic import write_json_atomic
 from nmt.errors import NmtError
 from nmt.vocab import Vocab
 
@@ -124,7 +123,7 @@ class _ShardWriter:
 
     def _close_shard(self) -> None:
         for f in self.files.values():
-            f.close()
+            _close_durably(f)
         self.files = {}
 
     def write(self, src: np.ndarray, tgt: np.ndarray, lengths: np.ndarray) -> None:
@@ -154,7 +153,14 @@ class _ShardWriter:
 
     def close(self) -> None:
         self._close_shard()
-        self.lengths.close()
+        _close_durably(self.lengths)
+
+
+def _close_durably(f: BinaryIO) -> None:
+    """Flush and fsync before closing: the folder's rename must not outrun its files' data."""
+    f.flush()
+    os.fsync(f.fileno())
+    f.close()
 
 
 def write_store(
@@ -202,7 +208,9 @@ def write_store(
             "shards": writer.shards,
             **(describe or {}),
         }
-        write_json_atomic(tmp / MANIFEST, manifest)
+        with (tmp / MANIFEST).open("wb") as f:  # last: its presence marks a whole store
+            f.write((json.dumps(manifest, indent=2) + "\n").encode())
+            _close_durably(f)
         try:
             os.replace(tmp, final)
         except OSError:  # another process finished the same store first: use theirs
@@ -223,8 +231,9 @@ def _encoded(
         return
     if vocab_folder is None:
         raise ValueError("write_store(workers > 1) needs vocab_folder, which the worker processes load")
-    # spawn: a fork of a process holding torch threads (or a CUDA context) is not safe.
-    ctx = multiprocessing.get_context("spawn")
+    # fork where there is one: workers start at once and never import torch or run CUDA code (they
+    # only call SentencePiece), which is what makes forking a process that holds them safe.
+    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     with ctx.Pool(workers, initializer=_init_worker, initargs=(str(vocab_folder),)) as pool:
         tasks = ((chunk, dtype.name) for chunk in _chunks(pairs, CHUNK_PAIRS))
         yield from pool.imap(_encode_in_worker, tasks, chunksize=1)

@@ -92,8 +92,9 @@ class StreamedPairs:
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         dropped = total = 0
-        for s, t in map(lambda pair: (pair[0].strip(), pair[1].strip()), self._raw()):
+        for raw_src, raw_tgt in self._raw():
             total += 1
+            s, t = raw_src.strip(), raw_tgt.strip()
             if s and t:
                 yield s, t
             else:
