@@ -26,6 +26,7 @@ node) do not corrupt each other.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import itertools
 import json
@@ -235,8 +236,15 @@ def _encoded(
     # only call SentencePiece), which is what makes forking a process that holds them safe.
     ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     with ctx.Pool(workers, initializer=_init_worker, initargs=(str(vocab_folder),)) as pool:
-        tasks = ((chunk, dtype.name) for chunk in _chunks(pairs, CHUNK_PAIRS))
-        yield from pool.imap(_encode_in_worker, tasks, chunksize=1)
+        # At most 2 chunks per worker in flight (Pool.imap would read the whole corpus ahead into its
+        # task queue); results come back in order.
+        pending: collections.deque = collections.deque()
+        for chunk in _chunks(pairs, CHUNK_PAIRS):
+            pending.append(pool.apply_async(_encode_in_worker, ((chunk, dtype.name),)))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
 
 
 # ----------------------------------------------------------------------------- reading

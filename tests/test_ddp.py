@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -90,3 +91,20 @@ def test_the_ddp_run_folder_is_whole_and_reloads(runs):
     translator = nmt.load(run)
     out = translator.translate(["the dog sees the man ."], strategy="greedy")
     assert isinstance(out[0], str) and out[0].strip()  # the reloaded best checkpoint translates
+
+
+def test_a_ddp_run_resumes_under_ddp(runs, tmp_path):
+    run = tmp_path / "ddp"
+    shutil.copytree(runs["ddp"], run)
+    before = json.loads((run / "results.json").read_text())
+    (run / "results.json").unlink()  # as after an interruption: the run is continued, not restarted
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "nmt.train", f"resume={run}", "trainer.max_epochs=7"]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    after = json.loads((run / "results.json").read_text())
+    assert after["status"] == "finished" and after["config"]["trainer"]["devices"] == 2
+    per_epoch = before["train"]["steps"] // 6
+    assert after["train"]["steps"] == 7 * per_epoch  # the seventh epoch only, on both ranks
+    assert after["train"]["target_tokens"] > before["train"]["target_tokens"] * 1.1
+    assert len(_val_losses(run)) == 7 and len(json.loads((run / "resumes.json").read_text())) == 1
