@@ -18,7 +18,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from nmt.cli import quote_text_args
 
 GERMAN = "Der Lehrer dachte, dass „Müller\" (ä ö ü ß) [sic] 'kommt', oder?"
-HYDRA_COMMANDS = ["train", "evaluate", "translate", "plot", "length_penalty", "bench", "serve"]
+HYDRA_COMMANDS = ["train", "evaluate", "translate", "plot", "length_penalty", "bench", "serve", "prepare"]
 
 
 def run_command(module: str, args: list[str], monkeypatch) -> int:
@@ -54,7 +54,7 @@ def test_older_quoted_form_lists_and_null_are_kept():
     [
         ("nmt.train", ["trainer.max_epoch=1"], "did you mean trainer.max_epochs?"),
         ("nmt.train", ["model=rnn", "model.net.hiden_dim=8"], "did you mean model.net.hidden_dim?"),
-        ("nmt.train", ["model=rnnn"], "did you mean model=rnn? (choices: rnn, transformer)"),
+        ("nmt.train", ["model=rnnn"], "did you mean model=rnn? (choices: rnn, transformer, transformer_base,"),
         ("nmt.evaluate", ["chekpoint=last"], "did you mean checkpoint?"),
         ("nmt.translate", ["nbset=2"], "did you mean nbest?"),
         ("nmt.plot", ["outptu=x"], "did you mean output?"),
@@ -105,7 +105,7 @@ def test_help_lists_only_the_commands_keys_one_line_each(command, monkeypatch, c
         assert not any(key.startswith(("model", "trainer", "data=", "experiment")) for key in keys), out
         assert "checkpoint=best" in keys
     if command == "train":
-        assert "trainer.max_epochs=3" in keys and "model=rnn|transformer" in keys
+        assert "trainer.max_epochs=3" in keys and "model=rnn|transformer|transformer_base|transformer_big" in keys
 
 
 def test_german_sentence_through_plot(transformer_run, tmp_path, monkeypatch, capsys):

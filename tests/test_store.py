@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -221,3 +222,19 @@ def test_sentencepiece_sample_is_bounded_and_whole_when_short():
     assert len(sample) == 100 == len(set(sample)) and set(sample) <= set(lines)
     assert sample == sample_lines(iter(lines), 100)  # seeded
     assert max(int(s.split()[1]) for s in sample) > 500  # drawn from the whole stream, not its head
+
+
+def test_the_prepare_command_builds_the_store_once(tmp_path):
+    from hydra import compose, initialize_config_dir
+
+    from nmt.prepare import prepare
+
+    conf = str(Path(__file__).resolve().parents[1] / "conf")
+    overrides = ["data.corpus.n_train=300", "data.corpus.n_val=20", "data.corpus.n_test=20", f"cache_dir={tmp_path}"]
+    with initialize_config_dir(config_dir=conf, version_base="1.3"):
+        cfg = compose(config_name="prepare", overrides=[*overrides, "workers=2"])
+    made = prepare(cfg)
+    assert made["pairs"] == 300 and made["dtype"] == "uint16" and Store(made["store"]).disk_bytes() > 0
+    assert Store(made["store"]).manifest["corpus"] == "toy"
+    stamp = (tmp_path / "store").stat().st_mtime_ns
+    assert prepare(cfg)["store"] == made["store"] and (tmp_path / "store").stat().st_mtime_ns == stamp
