@@ -3,7 +3,8 @@
 Every model uses the same special ids: ``pad=0, unk=1, bos=2, eos=3``.
 
 A vocabulary is either *joint* (one model over source and target text, so both sides share ids)
-or *separate* (one model per side). Training reads the train split only, from memory, and the
+or *separate* (one model per side). Training reads the train split only, through a seeded sample
+of at most 2,000,000 lines (``sample_lines``: memory bounded whatever the corpus size), and the
 result is cached under ``<cache_dir>/spm/<key>/`` where ``key`` hashes the train split and the
 settings, so a second build with the same data and settings loads instead of retraining.
 
