@@ -28,6 +28,9 @@ which training pays too. Lightning puts the module in train mode, so dropout is 
 
 Writes ``output`` (default ``runs/bench/<date>_<time>.json``) and prints a table with the targets
 of issue 7 marked PASS or MISS.
+
+``python -m nmt.bench.large_corpus`` (issue 17) is a separate script: a generated corpus of millions
+of pairs, its vocabulary, its memory-mapped store and training from it, beside Multi30k.
 """
 
 from nmt.bench.config import CONF_DIR, DataChoice, choose_data, compose_train, effective_config, train_config
