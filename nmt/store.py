@@ -74,10 +74,15 @@ def _init_worker(vocab_folder: str) -> None:
     _WORKER_VOCAB = Vocab.load(vocab_folder)
 
 
-def _encode_chunk(vocab: Vocab, pairs: list[tuple[str, str]], dtype: np.dtype) -> tuple[np.ndarray, ...]:
-    """Ids of a chunk of pairs as flat arrays and per-pair lengths: (src ids, tgt ids, (n, 2) lengths)."""
-    src = vocab.encode_src([s for s, _ in pairs])
-    tgt = vocab.encode_tgt([t for _, t in pairs])
+def _encode_chunk(
+    vocab: Vocab, pairs: list[tuple[str, str]], dtype: np.dtype, threads: int = -1
+) -> tuple[np.ndarray, ...]:
+    """Ids of a chunk of pairs as flat arrays and per-pair lengths: (src ids, tgt ids, (n, 2) lengths).
+
+    ``threads``: SentencePiece's threads (-1: every core, as in one process; a worker process uses 1).
+    """
+    src = vocab.encode_src([s for s, _ in pairs], num_threads=threads)
+    tgt = vocab.encode_tgt([t for _, t in pairs], num_threads=threads)
     lengths = np.array([(len(s), len(t)) for s, t in zip(src, tgt, strict=True)], dtype=np.int64).reshape(-1, 2)
     flat = [
         np.fromiter(itertools.chain.from_iterable(side), dtype=dtype, count=int(n))
@@ -89,7 +94,7 @@ def _encode_chunk(vocab: Vocab, pairs: list[tuple[str, str]], dtype: np.dtype) -
 def _encode_in_worker(task: tuple[list[tuple[str, str]], str]) -> tuple[np.ndarray, ...]:
     pairs, dtype = task
     assert _WORKER_VOCAB is not None, "worker started without _init_worker"
-    return _encode_chunk(_WORKER_VOCAB, pairs, np.dtype(dtype))
+    return _encode_chunk(_WORKER_VOCAB, pairs, np.dtype(dtype), threads=1)  # the processes are the parallelism
 
 
 def _chunks(pairs: Iterable[tuple[str, str]], size: int) -> Iterator[list[tuple[str, str]]]:

@@ -295,13 +295,13 @@ class Vocab:
         return self._tgt.get_piece_size()
 
     # ----------------------------------------------------------------- text <-> ids
-    def encode_src(self, texts: list[str]) -> list[list[int]]:
-        """Source sentences to piece ids (no BOS/EOS)."""
-        return self._src.encode(list(texts), out_type=int)
+    def encode_src(self, texts: list[str], num_threads: int = -1) -> list[list[int]]:
+        """Source sentences to piece ids (no BOS/EOS); ``num_threads`` -1: SentencePiece uses every core."""
+        return self._src.encode(list(texts), out_type=int, num_threads=num_threads)
 
-    def encode_tgt(self, texts: list[str]) -> list[list[int]]:
-        """Target sentences to piece ids (no BOS/EOS)."""
-        return self._tgt.encode(list(texts), out_type=int)
+    def encode_tgt(self, texts: list[str], num_threads: int = -1) -> list[list[int]]:
+        """Target sentences to piece ids (no BOS/EOS); ``num_threads`` -1: SentencePiece uses every core."""
+        return self._tgt.encode(list(texts), out_type=int, num_threads=num_threads)
 
     def decode_tgt(self, ids: Sequence[int]) -> str:
         """Target ids to text: stops at the first EOS and drops PAD and BOS."""
