@@ -1,5 +1,8 @@
 """The Lightning DataModule: corpus → SentencePiece ids → token-bucketed ``Batch``es.
 
+The training split is encoded once into a memory-mapped store in the cache (``nmt.store``) and read
+from it lazily, batch by batch; later runs on the same text and vocabulary reuse the store.
+
 Under DDP, create the Trainer with ``use_distributed_sampler=False``: ``TokenBucketSampler``
 shards the batches itself (and gets ``set_epoch`` from Lightning's fit loop, see its ``sampler``
 property). Evaluation loaders are sharded too; a process may see a repeated batch (to keep batch
@@ -16,6 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
@@ -29,7 +33,8 @@ from nmt.corpora.base import ParallelCorpus
 from nmt.decoding import cut_sources
 from nmt.errors import ConfigError
 from nmt.sampler import ResumableLoader, TokenBucketSampler
-from nmt.vocab import Vocab, VocabSettings
+from nmt.store import Store, store_key, write_store
+from nmt.vocab import Vocab, VocabSettings, cache_key
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +80,28 @@ class PairDataset(Dataset):
         return [(len(s) + 1, len(t) + 1) for s, t in zip(self.src, self.tgt, strict=True)]
 
 
+class StoreDataset(Dataset):
+    """Training pairs read from a ``Store``: item k is pair ``index[k]`` of the split.
+
+    Nothing is loaded but ``index`` (the pairs kept, e.g. within ``max_len``): ids are read from
+    the memory maps when a batch asks for them, in whichever process builds the batch.
+    """
+
+    def __init__(self, store: Store, index: np.ndarray) -> None:
+        self.store, self.index = store, index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, k: int) -> tuple[list[int], list[int], int]:
+        src, tgt = self.store[int(self.index[k])]
+        return src.tolist(), tgt.tolist(), int(self.index[k])
+
+    def lengths(self) -> np.ndarray:
+        """(N, 2) lengths as batched: +1 for the EOS / BOS each side gets."""
+        return self.store.lengths[self.index] + 1
+
+
 class Collate:
     """Turns a list of dataset items into one ``Batch`` (a class, so worker processes can pickle it)."""
 
@@ -100,6 +127,8 @@ class TranslationDataModule(pl.LightningDataModule):
         eval_max_tokens: batch budget for other splits; defaults to ``max_tokens``.
         num_workers: DataLoader worker processes (persistent when > 0).
         seed: seeds the training batch order (with the epoch).
+        prepare_workers: processes that encode the training split into its store the first time
+            (0: this process).
     """
 
     def __init__(
@@ -112,6 +141,7 @@ class TranslationDataModule(pl.LightningDataModule):
         eval_max_tokens: int | None = None,
         num_workers: int = 0,
         seed: int = 0,
+        prepare_workers: int = 0,
     ) -> None:
         super().__init__()
         self.corpus_fn = corpus
@@ -120,14 +150,35 @@ class TranslationDataModule(pl.LightningDataModule):
         if max_len < 1:
             raise ConfigError(f"data.max_len={max_len} must be a positive number of pieces")
         self.max_tokens, self.max_len, self.eval_max_tokens = max_tokens, max_len, eval_max_tokens
-        self.num_workers, self.seed = num_workers, seed
+        self.num_workers, self.seed, self.prepare_workers = num_workers, seed, prepare_workers
         self.corpus: ParallelCorpus | None = None
         self.vocab: Vocab | None = None
-        self.datasets: dict[str, PairDataset] = {}
+        self.datasets: dict[str, PairDataset | StoreDataset] = {}
 
     def prepare_data(self) -> None:
-        """Download the corpus and train (or find cached) the vocabulary. Lightning runs it on one process."""
-        Vocab.build(self.corpus_fn(), cache_dir=self.cache_dir, **asdict(self.vocab_settings))
+        """Download the corpus, train (or find cached) the vocabulary and encode the training store.
+
+        Lightning runs it on one process per node; ``python -m nmt.prepare`` runs it alone.
+        """
+        self.prepare_store()
+
+    def prepare_store(self) -> Store:
+        """The training split's store: opened from the cache, or encoded into it first (and the vocabulary)."""
+        corpus = self._corpus()
+        vocab = self.vocab or Vocab.build(corpus, cache_dir=self.cache_dir, **asdict(self.vocab_settings))
+        fingerprint = corpus.fingerprint("train")
+        folder = Path(self.cache_dir) / "store" / store_key(fingerprint, vocab)
+        split = corpus.splits["train"]
+        write_store(
+            zip(split.src, split.tgt, strict=True),
+            vocab,
+            Path(self.cache_dir) / "spm" / cache_key(corpus, self.vocab_settings),
+            folder,
+            total=len(split),
+            workers=self.prepare_workers,
+            describe={"corpus": corpus.name, "split": "train", "fingerprint": fingerprint},
+        )
+        return Store(folder)
 
     def setup(self, stage: str | None = None) -> None:
         """Load the corpus and vocabulary and encode every split (once, whatever the stage)."""
@@ -136,33 +187,34 @@ class TranslationDataModule(pl.LightningDataModule):
         self.corpus = self.corpus_fn()
         self.vocab = Vocab.build(self.corpus, cache_dir=self.cache_dir, **asdict(self.vocab_settings))
         for name in self.corpus.splits:
-            self.datasets[name] = self._encode_split(name)
+            self.datasets[name] = self._train_split() if name == "train" else self._encode_split(name)
+
+    def _train_split(self) -> StoreDataset:
+        """The training pairs within ``max_len`` pieces on both sides, read from the store."""
+        store = self.prepare_store()
+        keep = np.flatnonzero((store.lengths <= self.max_len).all(axis=1))  # (kept,)
+        if not len(keep) and len(store):
+            raise ConfigError(f"all {len(store)} training pairs are longer than data.max_len={self.max_len}; raise it")
+        if len(keep) < len(store):
+            _warn(
+                f"train: dropped {len(store) - len(keep)} of {len(store)} pairs longer than "
+                f"max_len={self.max_len} pieces on either side"
+            )
+        return StoreDataset(store, keep)
 
     def _encode_split(self, name: str) -> PairDataset:
+        """An evaluation split, encoded in memory (every line kept; sources cut to ``max_len``)."""
         split = self.corpus.splits[name]
         src = self._encode(self.vocab.encode_src, split.src, f"{name} source")
         tgt = self._encode(self.vocab.encode_tgt, split.tgt, f"{name} target")
         index = list(range(len(src)))
-        if name == "train":
-            keep = [k for k in index if len(src[k]) <= self.max_len and len(tgt[k]) <= self.max_len]
-            if not keep and index:
-                raise ConfigError(
-                    f"all {len(index)} training pairs are longer than data.max_len={self.max_len}; raise it"
-                )
-            if len(keep) < len(index):
-                _warn(
-                    f"train: dropped {len(index) - len(keep)} of {len(index)} pairs longer than "
-                    f"max_len={self.max_len} pieces on either side"
-                )
-                src, tgt, index = [src[k] for k in keep], [tgt[k] for k in keep], keep
-        else:
-            too_long = sum(len(s) > self.max_len for s in src)
-            if too_long:
-                _warn(
-                    f"{name}: {too_long} source sentences longer than max_len={self.max_len} pieces are cut there "
-                    "(as nmt.evaluate and nmt.translate cut them; kept: scores need every line)"
-                )
-                src = cut_sources(src, self.max_len)[0]
+        too_long = sum(len(s) > self.max_len for s in src)
+        if too_long:
+            _warn(
+                f"{name}: {too_long} source sentences longer than max_len={self.max_len} pieces are cut there "
+                "(as nmt.evaluate and nmt.translate cut them; kept: scores need every line)"
+            )
+            src = cut_sources(src, self.max_len)[0]
         return PairDataset(src, tgt, index)
 
     @staticmethod
@@ -253,4 +305,5 @@ def build_datamodule(cfg: DictConfig) -> TranslationDataModule:
         eval_max_tokens=cfg.data.get("eval_max_tokens"),
         num_workers=cfg.data.get("num_workers", 0),
         seed=cfg.seed,
+        prepare_workers=cfg.data.get("prepare_workers", 0),
     )

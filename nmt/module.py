@@ -90,7 +90,7 @@ class Seq2SeqModule(pl.LightningModule):
         self.val_references = list(val_references) if val_references is not None else None
         self.skip_nonfinite = skip_nonfinite
         self.skipped_batches = 0  # batches skipped for a non-finite loss (kept in checkpoints)
-        self.train_tokens = 0  # target tokens seen, for tokens/sec (kept in checkpoints)
+        self.train_tokens = 0  # target tokens seen by all ranks together, for tokens/sec (kept in checkpoints)
         self.elapsed_before = 0.0  # training seconds of earlier sessions of a resumed run
         self._train_start: float | None = None
         self._val_hyps: list[tuple[int, list[int]]] = []
@@ -107,11 +107,20 @@ class Seq2SeqModule(pl.LightningModule):
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor | None:
         logits, _ = self.model(batch.src, batch.src_mask, batch.tgt_in)  # (B, T, V)
         loss = self.loss(logits, batch.tgt_out, self.label_smoothing)
-        if not torch.isfinite(loss):
+        finite = bool(torch.isfinite(loss))
+        # Every rank's tokens (the run's figures count them all), summed before any rank may skip.
+        self.train_tokens += self._sum_over_ranks(batch.ntokens if finite else 0)
+        if not finite:
             return self._non_finite(loss)
-        self.train_tokens += batch.ntokens
         self.log("train/loss", loss, prog_bar=True, batch_size=batch.ntokens)
         return loss
+
+    def _sum_over_ranks(self, n: int) -> int:
+        """``n`` summed over the DDP processes (``n`` itself in one process or outside a Trainer)."""
+        if self._trainer is None or self.trainer.world_size == 1:
+            return n
+        total = self.trainer.strategy.reduce(torch.tensor(n, device=self.device), reduce_op="sum")
+        return int(total)
 
     def _non_finite(self, loss: Tensor) -> None:
         """Skip the batch (returning None makes Lightning skip backward and the update) or stop."""

@@ -16,23 +16,23 @@ from torch.utils.data import DataLoader, Sampler
 from nmt.errors import NmtError
 
 
-def _cut(order: Sequence[int], lengths: Sequence[tuple[int, int]], max_tokens: int) -> list[list[int]]:
+def _cut(order: np.ndarray, lengths: np.ndarray, max_tokens: int) -> list[np.ndarray]:
     """Greedily cut ``order`` into consecutive batches of cost ``len(batch) * longest side`` <= max_tokens.
 
-    An example that alone exceeds the budget forms a batch of one.
+    ``order`` must be sorted by the longer side (as ``TokenBucketSampler._sorted`` sorts it), so a
+    batch's cost is its size times the longer side of its last example, which grows along the batch:
+    each cut is one search over at most ``max_tokens`` candidates, not a loop over examples. An
+    example that alone exceeds the budget forms a batch of one. Returns views into ``order``.
     """
-    batches: list[list[int]] = []
-    current: list[int] = []
-    longest = 0
-    for k in order:
-        need = max(longest, *lengths[k])
-        if current and (len(current) + 1) * need > max_tokens:
-            batches.append(current)
-            current, need = [], max(lengths[k])
-        current.append(int(k))
-        longest = need
-    if current:
-        batches.append(current)
+    longest = lengths.max(axis=1)[order] if len(order) else np.zeros(0, dtype=np.int64)  # (N,)
+    batches: list[np.ndarray] = []
+    i, n = 0, len(order)
+    while i < n:
+        window = longest[i : i + max_tokens]  # a batch never holds more than max_tokens examples
+        cost = np.arange(1, len(window) + 1) * window
+        size = max(1, int(np.searchsorted(cost, max_tokens, side="right")))  # cost is increasing
+        batches.append(order[i : i + size])
+        i += size
     return batches
 
 
@@ -70,7 +70,8 @@ class TokenBucketSampler(Sampler[list[int]]):
     On a single process every example appears exactly once per epoch.
 
     Args:
-        lengths: ``lengths[k]`` = (source length, target length) of example k, each including
+        lengths: ``lengths[k]`` = (source length, target length) of example k (a list of pairs or an
+            (N, 2) array, e.g. a store's memory-mapped lengths plus one), each including
             the EOS/BOS it gets in the batch (pieces + 1).
         max_tokens: the budget of one batch, in padded positions of its longer side.
         shuffle: random tie order and batch order per epoch (training) or a fixed order.
@@ -90,7 +91,8 @@ class TokenBucketSampler(Sampler[list[int]]):
     ) -> None:
         if max_tokens < 1:
             raise ValueError(f"max_tokens={max_tokens} must be a positive number of tokens per batch")
-        self.lengths = [(int(s), int(t)) for s, t in lengths]
+        # (N, 2); an int32 memory map (a store's lengths) is not copied
+        self.lengths = np.asarray(lengths).astype(np.int32, copy=False).reshape(-1, 2)
         self.max_tokens = int(max_tokens)
         self.shuffle = shuffle
         self.seed = int(seed)
@@ -120,7 +122,7 @@ class TokenBucketSampler(Sampler[list[int]]):
         n = len(self.lengths)
         if n == 0:
             return np.zeros(0, dtype=np.int64)
-        lens = np.asarray(self.lengths, dtype=np.int64)  # (N, 2)
+        lens = self.lengths  # (N, 2)
         start = rng.permutation(n) if rng is not None else np.arange(n)
         lens = lens[start]
         # lexsort sorts by the last key first; "stable" keeps ``start``'s order among equals.
@@ -129,6 +131,10 @@ class TokenBucketSampler(Sampler[list[int]]):
 
     def epoch_batches(self) -> list[list[int]]:
         """This process's batches for the current epoch, in order (what ``__iter__`` yields)."""
+        return [b.tolist() for b in self._epoch_arrays()]
+
+    def _epoch_arrays(self) -> list[np.ndarray]:
+        """``epoch_batches`` as index arrays (one int64 array of the epoch's order, viewed)."""
         rng = np.random.default_rng([self.seed, self.epoch]) if self.shuffle else None
         batches = _cut(self._sorted(rng), self.lengths, self.max_tokens)
         if rng is not None:
@@ -151,7 +157,8 @@ class TokenBucketSampler(Sampler[list[int]]):
         # Read at the first next(), i.e. after Lightning's set_epoch for this epoch.
         resume, self._resume = self._resume, None
         skip = resume[1] if resume is not None and resume[0] == self.epoch else 0
-        yield from self.epoch_batches()[skip:]
+        for batch in self._epoch_arrays()[skip:]:
+            yield batch.tolist()
 
     def __len__(self) -> int:
         """Batches per epoch on this process (the same on every process)."""

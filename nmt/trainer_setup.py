@@ -25,6 +25,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -35,6 +36,16 @@ from nmt.errors import ConfigError
 from nmt.quiet import LineProgress, on_terminal, quiet_lightning
 from nmt.resume import LAST
 from nmt.run_state import AppendingCSVLogger, AtomicCheckpointIO, LastCheckpoint, RngState, SpacedCheckpoint
+
+
+def _ddp_precision(accelerator: str) -> str:
+    """conf/trainer/ddp.yaml's precision: bf16 mixed precision on GPUs, full fp32 on CPUs."""
+    gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    return "bf16-mixed" if gpu else "32-true"
+
+
+# Registered with the library (not the command) so that train() called from Python resolves it too.
+OmegaConf.register_new_resolver("nmt_ddp_precision", _ddp_precision, replace=True)
 
 
 class RunCallbacks(SimpleNamespace):

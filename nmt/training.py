@@ -158,12 +158,13 @@ def train(cfg: DictConfig, run_dir: str | Path, resume: bool = False, overrides:
         torch.set_num_threads(cfg.threads)
     cbs = build_callbacks(cfg, run_dir)
     trainer = make_trainer(cfg, run_dir, cbs, resume_step)
-    prepare_run_folder(cfg, run_dir, resume, list(overrides or []), resume_step or 0)
+    if trainer.is_global_zero:  # under DDP only rank 0 writes the run folder
+        prepare_run_folder(cfg, run_dir, resume, list(overrides or []), resume_step or 0)
 
     dm = build_datamodule(cfg)
     dm.prepare_data()
     dm.setup("fit")
-    if not (run_dir / "vocab").is_dir():
+    if trainer.is_global_zero and not (run_dir / "vocab").is_dir():
         dm.vocab.save(run_dir / "vocab")
     model, module = build_module(cfg, dm)
     try:

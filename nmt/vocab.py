@@ -3,7 +3,8 @@
 Every model uses the same special ids: ``pad=0, unk=1, bos=2, eos=3``.
 
 A vocabulary is either *joint* (one model over source and target text, so both sides share ids)
-or *separate* (one model per side). Training reads the train split only, from memory, and the
+or *separate* (one model per side). Training reads the train split only, through a seeded sample
+of at most 2,000,000 lines (``sample_lines``: memory bounded whatever the corpus size), and the
 result is cached under ``<cache_dir>/spm/<key>/`` where ``key`` hashes the train split and the
 settings, so a second build with the same data and settings loads instead of retraining.
 
@@ -16,8 +17,10 @@ training (case and punctuation included).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
+import random
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
@@ -43,7 +46,7 @@ _TRAINER_OPTIONS: dict[str, Any] = {
     "eos_id": EOS_ID,
     "hard_vocab_limit": False,  # small corpora may not support the requested size
     "num_threads": 1,  # one thread: the same corpus and settings give the same model
-    "input_sentence_size": 2_000_000,  # larger corpora are sampled (seeded) to bound memory
+    "input_sentence_size": 2_000_000,  # larger corpora are sampled (seeded, see sample_lines) to bound memory
     "shuffle_input_sentence": True,
     "minloglevel": 2,
 }
@@ -136,8 +139,26 @@ def _train_model(lines: Iterable[str], prefix: Path, settings: VocabSettings, co
         ) from None
 
 
-def _nonempty(lines: Sequence[str]) -> Iterator[str]:
+def _nonempty(lines: Iterable[str]) -> Iterator[str]:
     return (line for line in lines if line.strip())
+
+
+def sample_lines(lines: Iterable[str], k: int, seed: int = _SPM_SEED) -> list[str]:
+    """At most ``k`` lines drawn uniformly from a stream (reservoir sampling), in stream order when it is short.
+
+    What SentencePiece trains on: its memory then stays bounded by ``k`` whatever the corpus size,
+    and a stream of at most ``k`` lines is kept whole and in order (the same input as before sampling).
+    """
+    rng = random.Random(seed)
+    sample: list[str] = []
+    for n, line in enumerate(lines):
+        if n < k:
+            sample.append(line)
+            continue
+        j = rng.randrange(n + 1)
+        if j < k:
+            sample[j] = line
+    return sample
 
 
 class Vocab:
@@ -187,12 +208,14 @@ class Vocab:
         tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".tmp-{final.name[:12]}-"))
         try:
             files = _model_files(joint)
+            k = _TRAINER_OPTIONS["input_sentence_size"]
             if joint:
-                both = [*_nonempty(train.src), *_nonempty(train.tgt)]
+                both = sample_lines(itertools.chain(_nonempty(train.src), _nonempty(train.tgt)), k)
                 _train_model(both, tmp / files["src"].removesuffix(".model"), settings, corpus.name)
             else:
-                _train_model(_nonempty(train.src), tmp / files["src"].removesuffix(".model"), settings, corpus.name)
-                _train_model(_nonempty(train.tgt), tmp / files["tgt"].removesuffix(".model"), settings, corpus.name)
+                for side, lines in (("src", train.src), ("tgt", train.tgt)):
+                    sample = sample_lines(_nonempty(lines), k)
+                    _train_model(sample, tmp / files[side].removesuffix(".model"), settings, corpus.name)
             vocab = cls._from_folder(tmp, settings)
             vocab.provenance = {"corpus": corpus.name, "train_fingerprint": corpus.fingerprint("train")}
             vocab._write_json(tmp)
@@ -248,6 +271,13 @@ class Vocab:
         vocab.provenance = dict(info.get("provenance", {}))
         return vocab
 
+    def model_digest(self) -> str:
+        """SHA-256 of the SentencePiece model(s): equal digests cut text into the same ids."""
+        h = hashlib.sha256(self._src.serialized_model_proto())
+        if not self.joint:
+            h.update(self._tgt.serialized_model_proto())
+        return h.hexdigest()
+
     # ----------------------------------------------------------------- properties
     @property
     def joint(self) -> bool:
@@ -265,13 +295,13 @@ class Vocab:
         return self._tgt.get_piece_size()
 
     # ----------------------------------------------------------------- text <-> ids
-    def encode_src(self, texts: list[str]) -> list[list[int]]:
-        """Source sentences to piece ids (no BOS/EOS)."""
-        return self._src.encode(list(texts), out_type=int)
+    def encode_src(self, texts: list[str], num_threads: int = -1) -> list[list[int]]:
+        """Source sentences to piece ids (no BOS/EOS); ``num_threads`` -1: SentencePiece uses every core."""
+        return self._src.encode(list(texts), out_type=int, num_threads=num_threads)
 
-    def encode_tgt(self, texts: list[str]) -> list[list[int]]:
-        """Target sentences to piece ids (no BOS/EOS)."""
-        return self._tgt.encode(list(texts), out_type=int)
+    def encode_tgt(self, texts: list[str], num_threads: int = -1) -> list[list[int]]:
+        """Target sentences to piece ids (no BOS/EOS); ``num_threads`` -1: SentencePiece uses every core."""
+        return self._tgt.encode(list(texts), out_type=int, num_threads=num_threads)
 
     def decode_tgt(self, ids: Sequence[int]) -> str:
         """Target ids to text: stops at the first EOS and drops PAD and BOS."""

@@ -21,7 +21,7 @@ from nmt.cli import legacy_flags, positional_list, quote_text_args
 GERMAN = "Der Lehrer dachte, dass „Müller\" (ä ö ü ß) [sic] 'kommt', oder?"
 HYDRA_COMMANDS = [
     "train", "evaluate", "translate", "plot", "length_penalty", "bench", "serve", "compare", "results_table",
-    "bench.explorer_latency",
+    "bench.explorer_latency", "prepare",
 ]  # fmt: skip
 
 
@@ -46,7 +46,7 @@ def test_older_quoted_form_lists_and_null_are_kept():
     [
         ("nmt.train", ["trainer.max_epoch=1"], "did you mean trainer.max_epochs?"),
         ("nmt.train", ["model=rnn", "model.net.hiden_dim=8"], "did you mean model.net.hidden_dim?"),
-        ("nmt.train", ["model=rnnn"], "did you mean model=rnn? (choices: rnn, transformer)"),
+        ("nmt.train", ["model=rnnn"], "did you mean model=rnn? (choices: rnn, transformer, transformer_base,"),
         ("nmt.train", ["logger=[csv,tensorbord]"], "no such choice; did you mean logger=tensorboard?"),
         ("nmt.evaluate", ["chekpoint=last"], "did you mean checkpoint?"),
         ("nmt.translate", ["nbset=2"], "did you mean nbest?"),
@@ -100,7 +100,7 @@ def test_help_lists_only_the_commands_keys_one_line_each(command, monkeypatch, c
         assert not any(key.startswith(("model", "trainer", "data=", "experiment")) for key in keys), out
         assert "checkpoint=best" in keys
     if command == "train":
-        assert "trainer.max_epochs=3" in keys and "model=rnn|transformer" in keys
+        assert "trainer.max_epochs=3" in keys and "model=rnn|transformer|transformer_base|transformer_big" in keys
 
 
 def test_german_sentence_through_plot(transformer_run, tmp_path, monkeypatch, capsys):
@@ -190,3 +190,17 @@ def test_console_scripts_find_their_configs_and_take_sentences_as_typed(transfor
     assert report.returncode == 0 and report.stdout.strip() == "report/report.md", report.stderr[-2000:]
     missing = script("nmt-evaluate")
     assert missing.returncode == 2 and missing.stderr.startswith("nmt.evaluate: error: run= is missing")
+
+
+def test_every_command_has_a_console_script_that_resolves():
+    import importlib
+
+    import tomllib
+
+    scripts = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
+    for name, target in scripts.items():
+        module, _, function = target.partition(":")
+        assert callable(getattr(importlib.import_module(module), function)), name
+    commands = {target.partition(":")[0].removesuffix(".__main__") for target in scripts.values()}
+    for command in HYDRA_COMMANDS:
+        assert f"nmt.{command}" in commands, f"nmt.{command} has no console script"

@@ -6,7 +6,18 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "nmt"
-COMMANDS = {"train", "evaluate", "translate", "plot", "compare", "length_penalty", "results_table", "serve", "bench"}
+COMMANDS = {
+    "train",
+    "evaluate",
+    "translate",
+    "plot",
+    "compare",
+    "length_penalty",
+    "results_table",
+    "serve",
+    "bench",
+    "prepare",
+}
 
 
 def _command_of(module: str) -> str | None:

@@ -28,6 +28,9 @@ clock, read at the end of every step, also counts data loading and Lightning's p
 which training pays too. Lightning puts the module in train mode, so dropout is on (checked).
 
 Writes ``output`` (default ``runs/bench/<date>_<time>.json``) and prints a table of the figures.
+
+``python -m nmt.bench.large_corpus`` is a separate script: a generated corpus of millions of pairs,
+its vocabulary, its memory-mapped store and training from it, beside Multi30k.
 """
 
 from nmt.bench.config import CONF_DIR, DataChoice, choose_data, compose_train, effective_config, train_config

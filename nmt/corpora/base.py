@@ -51,8 +51,12 @@ class ParallelCorpus:
 
     def fingerprint(self, split: str = "train") -> str:
         """SHA-256 of one split's text and language pair: the cache key for what is derived from it."""
-        h = hashlib.sha256(f"{self.src_lang}\t{self.tgt_lang}\n".encode())
+        header = f"{self.src_lang}\t{self.tgt_lang}\n"
         part = self.splits[split]
+        streamed = getattr(part.src, "pairs", None)  # nmt.corpora.streaming: one pass, remembered
+        if streamed is not None:
+            return streamed.fingerprint(header)
+        h = hashlib.sha256(header.encode())
         for s, t in zip(part.src, part.tgt, strict=True):
             h.update(s.encode())
             h.update(b"\t")

@@ -17,8 +17,12 @@ from typing import Any
 
 from nmt.corpora.base import CorpusError, ParallelCorpus, ParallelSplit
 from nmt.corpora.reading import check_alignments, drop_empty_pairs, read_lines, read_parallel, read_tsv
+from nmt.corpora.streaming import StreamedPairs, streamed_split
 
 _KEYS = ("src", "tgt", "tsv", "align")
+# A training split larger than this (on disk) is streamed from its files rather than read into
+# lists (nmt.corpora.streaming): the vocabulary, fingerprint and store then read it pass by pass.
+STREAM_BYTES = 256 * 2**20
 _EXPECTED = "give either src and tgt (two line-aligned files) or tsv (source<TAB>target lines), plus optional align"
 
 
@@ -36,12 +40,19 @@ def _paths(name: str, spec: Mapping[str, Any] | None) -> dict[str, Path]:
     return paths
 
 
+def _size(paths: dict[str, Path]) -> int:
+    """Bytes on disk of the split's files (compressed size for gzip: it is the cheap lower bound)."""
+    return sum(p.stat().st_size for p in paths.values() if p.is_file())
+
+
 def load_split(name: str, spec: Mapping[str, Any]) -> ParallelSplit:
     """Read one split from two line-aligned files or one TSV, with optional Pharaoh alignments.
 
     In the training split, pairs with an empty side are dropped (with one warning), and so are
-    their alignment lines. Every other split keeps every line as written, so that hypotheses line
-    up with the reference file (a blank source is translated as a blank line).
+    their alignment lines. A training split of more than ``STREAM_BYTES`` on disk (and without
+    alignments) is not read into memory: its ``src`` and ``tgt`` stream from the files. Every
+    other split keeps every line as written, so that hypotheses line up with the reference file
+    (a blank source is translated as a blank line).
 
     Args:
         name: The split's name ("train", "val", "test" or an extra test set), for messages.
@@ -55,6 +66,9 @@ def load_split(name: str, spec: Mapping[str, Any]) -> ParallelSplit:
         CorpusError: The mapping has neither form (or both), or a file is missing or malformed.
     """
     paths = _paths(name, spec)
+    if name == "train" and "align" not in paths and _size(paths) > STREAM_BYTES:
+        where = f"{name} ({' / '.join(str(p) for p in paths.values())})"
+        return streamed_split(name, StreamedPairs(where, **paths))
     if "tsv" in paths:
         src, tgt = read_tsv(paths["tsv"])
         where = f"{name} ({paths['tsv']})"
