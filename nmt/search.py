@@ -16,12 +16,18 @@ Conventions shared by all strategies:
 
 Beam search
 -----------
-Sentences × beams are decoded as one flat batch of B·K rows with scores (B, K). At each step the
-top 2K of the K·V continuations of each sentence are taken; those ending in EOS and ranked in the
-top K are finished hypotheses, scored with the GNMT length penalty
-``score = log p(Y) / lp(|Y|)``, ``lp(n) = ((5 + n) / 6) ** alpha``, |Y| counting EOS; the best K
-that do not end in EOS are the next live beams (among 2K there are always K, since each beam
-contributes at most one EOS).
+Sentences × beams are decoded as one flat batch of B·K rows with scores (B, K); the first step,
+where every sentence has the empty prefix alone, runs on B rows. At each step the top 2K of the
+K·V continuations of each sentence are taken; those ending in EOS and ranked in the top K are
+finished hypotheses, scored with the GNMT length penalty ``score = log p(Y) / lp(|Y|)``,
+``lp(n) = ((5 + n) / 6) ** alpha``, |Y| counting EOS; the best K that do not end in EOS are the
+next live beams (among 2K there are always K, since each beam contributes at most one EOS).
+
+Speed: the step's bookkeeping stays in tensors. Per sentence the n_best best finished scores are
+kept as a (B, n_best) tensor, which is all the stopping rule reads; a finished candidate is
+packaged as a ``Hypothesis`` only when it beats the n_best-th best so far. When no sentence
+leaves the batch, beams are reordered ``within_sentences``: the model then copies only its
+per-beam state (KV cache, GRU state), not the memory that all beams of a sentence share.
 
 Stopping rule (exact): a sentence is done when it has ``n_best`` finished hypotheses and the
 n_best-th best of them scores at least as well as anything a live beam could still reach, or when
