@@ -16,12 +16,18 @@ Conventions shared by all strategies:
 
 Beam search
 -----------
-Sentences × beams are decoded as one flat batch of B·K rows with scores (B, K). At each step the
-top 2K of the K·V continuations of each sentence are taken; those ending in EOS and ranked in the
-top K are finished hypotheses, scored with the GNMT length penalty
-``score = log p(Y) / lp(|Y|)``, ``lp(n) = ((5 + n) / 6) ** alpha``, |Y| counting EOS; the best K
-that do not end in EOS are the next live beams (among 2K there are always K, since each beam
-contributes at most one EOS).
+Sentences × beams are decoded as one flat batch of B·K rows with scores (B, K); the first step,
+where every sentence has the empty prefix alone, runs on B rows. At each step the top 2K of the
+K·V continuations of each sentence are taken; those ending in EOS and ranked in the top K are
+finished hypotheses, scored with the GNMT length penalty ``score = log p(Y) / lp(|Y|)``,
+``lp(n) = ((5 + n) / 6) ** alpha``, |Y| counting EOS; the best K that do not end in EOS are the
+next live beams (among 2K there are always K, since each beam contributes at most one EOS).
+
+Speed: the step's bookkeeping stays in tensors. Per sentence the n_best best finished scores are
+kept as a (B, n_best) tensor, which is all the stopping rule reads; a finished candidate is
+packaged as a ``Hypothesis`` only when it beats the n_best-th best so far. When no sentence
+leaves the batch, beams are reordered ``within_sentences``: the model then copies only its
+per-beam state (KV cache, GRU state), not the memory that all beams of a sentence share.
 
 Stopping rule (exact): a sentence is done when it has ``n_best`` finished hypotheses and the
 n_best-th best of them scores at least as well as anything a live beam could still reach, or when
@@ -105,9 +111,12 @@ def next_log_probs(model: Seq2Seq, logits: Tensor, at_limit: Tensor) -> Tensor:
     Shapes: logits (B, V); at_limit (B,) bool -> (B, V).
     """
     logp = torch.log_softmax(logits.float(), dim=-1)  # (B, V)
-    logp[:, [model.pad_id, model.bos_id]] = float("-inf")
-    not_eos = torch.arange(logp.size(1), device=logp.device) != model.eos_id  # (V,)
-    return logp.masked_fill(at_limit[:, None] & not_eos, float("-inf"))  # (B, V)
+    logp[:, model.pad_id] = float("-inf")
+    logp[:, model.bos_id] = float("-inf")
+    if bool(at_limit.any()):  # most steps have no row at its limit: skip a pass over (B, V)
+        not_eos = torch.arange(logp.size(1), device=logp.device) != model.eos_id  # (V,)
+        logp.masked_fill_(at_limit[:, None] & not_eos, float("-inf"))
+    return logp  # (B, V)
 
 
 def _hypothesis(tokens: Tensor, log_prob: float, score: float, attention: Tensor | None, mask: Tensor) -> Hypothesis:
@@ -233,11 +242,12 @@ def _row(history: Tensor | None, i: int) -> Tensor | None:
 
 @dataclass
 class _Beams:
-    """The live beams of the sentences still being searched (B' sentences × K beams, flat rows).
+    """The live beams of the sentences still being searched (B' sentences × k beams, flat rows).
 
-    Shapes: sentence (B',) index in the input batch; limits (B',) most tokens; scores (B', K)
-    log-probs of the live prefixes, -inf for an empty slot; tokens (B'·K, t); attention
-    (B'·K, t, L, h, S) or None.
+    k is 1 at the first step (each sentence starts from the empty prefix alone), then up to K.
+    Shapes: sentence (B',) index in the input batch; limits (B',) most tokens; scores (B', k)
+    log-probs of the live prefixes, -inf for an empty slot; tokens (B'·k, t); attention
+    (B'·k, t, L, h, S) or None.
     """
 
     sentence: Tensor
@@ -247,13 +257,30 @@ class _Beams:
     attention: Tensor | None = None
 
     @classmethod
-    def start(cls, limits: Tensor, beam_size: int) -> _Beams:
-        """One live beam (the empty prefix) per sentence; the other K - 1 slots are empty."""
+    def start(cls, limits: Tensor) -> _Beams:
+        """One live beam, the empty prefix, per sentence."""
         B, device = limits.size(0), limits.device
-        scores = torch.full((B, beam_size), float("-inf"), device=device)  # (B, K)
-        scores[:, 0] = 0.0
-        empty = torch.zeros(B * beam_size, 0, dtype=torch.long, device=device)  # (B·K, 0)
-        return cls(torch.arange(B, device=device), limits, scores, empty)
+        empty = torch.zeros(B, 0, dtype=torch.long, device=device)  # (B, 0)
+        return cls(torch.arange(B, device=device), limits, torch.zeros(B, 1, device=device), empty)
+
+
+@dataclass
+class _Finished:
+    """The finished hypotheses of every sentence of the input batch, and the n_best best scores of each.
+
+    Shapes: top (B, n_best) the best scores so far, descending, -inf where fewer have finished.
+    """
+
+    hyps: list[list[Hypothesis]]
+    top: Tensor
+
+    @classmethod
+    def start(cls, sentences: int, n_best: int, device: torch.device) -> _Finished:
+        return cls([[] for _ in range(sentences)], torch.full((sentences, n_best), float("-inf"), device=device))
+
+    def best(self, n_best: int) -> list[list[Hypothesis]]:
+        """Per sentence the n_best best, best first (ties keep the order they finished in)."""
+        return [sorted(hyps, key=lambda h: h.score, reverse=True)[:n_best] for hyps in self.hyps]
 
 
 @torch.inference_mode()
@@ -274,102 +301,115 @@ def beam_search(
     """
     if not 1 <= n_best <= beam_size:
         raise ValueError(f"beam search needs 1 <= n_best <= beam_size, got n_best={n_best}, beam_size={beam_size}")
-    B, K = src.size(0), beam_size
-    state = model.init_state(model.encode(src, src_mask))
-    state = model.reorder_state(state, torch.arange(B, device=src.device).repeat_interleave(K))  # B·K rows
-    beams = _Beams.start(max_lengths(src_mask, max_len_a, max_len_b), K)
-    finished: list[list[Hypothesis]] = [[] for _ in range(B)]
-    prev = src.new_full((B * K,), model.bos_id)  # (B'·K,)
+    K = beam_size
+    state = model.init_state(model.encode(src, src_mask))  # one row per sentence until the first step
+    beams = _Beams.start(max_lengths(src_mask, max_len_a, max_len_b))
+    finished = _Finished.start(src.size(0), n_best, src.device)
+    prev = src.new_full((src.size(0),), model.bos_id)  # (B'·k,)
     for t in range(int(beams.limits.max()) + 1):
         out = model.step(prev, state, need_weights)
-        at_limit = (beams.limits == t).repeat_interleave(K)  # (B'·K,)
-        logp = next_log_probs(model, out.logits, at_limit)  # (B'·K, V)
-        values, origin, token = _top_candidates(beams.scores, logp, K)  # (B', 2K) each
+        k = beams.scores.size(1)
+        logp = next_log_probs(model, out.logits, (beams.limits == t).repeat_interleave(k))  # (B'·k, V)
+        values, origin, token = _top_candidates(beams.scores, logp, K)  # (B', C) each, C <= 2K
         if out.attention is not None:
-            now = out.attention[:, None]  # (B'·K, 1, L, h, S)
+            now = out.attention[:, None]  # (B'·k, 1, L, h, S)
             past = beams.attention
-            beams.attention = now if past is None else torch.cat([past, now], dim=1)  # (B'·K, t + 1, L, h, S)
-        _finalize(finished, beams, values, origin, token, model.eos_id, length_penalty, src_mask)
-        scores, origin, token = _best_live(values, origin, token, model.eos_id, K)  # (B', K) each
-        done = _sentences_done(finished, beams, scores, t, n_best, length_penalty)  # (B',)
+            beams.attention = now if past is None else torch.cat([past, now], dim=1)  # (B'·k, t + 1, L, h, S)
+        _finalize(finished, beams, values, origin, token, model.eos_id, K, length_penalty, src_mask)
+        scores, origin, token = _best_live(values, origin, token, model.eos_id, K)  # (B', K') each, K' <= K
+        done = _sentences_done(finished, beams, scores, t, length_penalty)  # (B',)
         if bool(done.all()):
             break
         keep = (~done).nonzero().squeeze(1)  # (B'',) sentences still searching
-        rows = (keep[:, None] * K + origin[keep]).flatten()  # (B''·K,) rows of the parent beams
-        state = model.reorder_state(out.state, rows)
-        prev = token[keep].flatten()  # (B''·K,)
+        rows = (keep[:, None] * k + origin[keep]).flatten()  # (B''·K',) rows of the parent beams
+        same_rows = keep.numel() == done.numel() and scores.size(1) == k  # each row stays in its sentence
+        state = model.reorder_state(out.state, rows, within_sentences=same_rows)
+        prev = token[keep].flatten()  # (B''·K',)
         beams = _Beams(
             sentence=beams.sentence[keep],
             limits=beams.limits[keep],
-            scores=scores[keep],  # (B'', K)
-            tokens=torch.cat([beams.tokens[rows], prev[:, None]], dim=1),  # (B''·K, t + 1)
-            attention=None if beams.attention is None else beams.attention[rows],  # (B''·K, t + 1, L, h, S)
+            scores=scores[keep],  # (B'', K')
+            tokens=torch.cat([beams.tokens[rows], prev[:, None]], dim=1),  # (B''·K', t + 1)
+            attention=None if beams.attention is None else beams.attention[rows],  # (B''·K', t + 1, L, h, S)
         )
-    return [sorted(hyps, key=lambda h: h.score, reverse=True)[:n_best] for hyps in finished]
+    return finished.best(n_best)
 
 
 def _top_candidates(scores: Tensor, logp: Tensor, beam_size: int) -> tuple[Tensor, Tensor, Tensor]:
-    """The 2K best one-piece continuations of each sentence's live beams, best first.
+    """The 2K best one-piece continuations of each sentence's live beams (fewer if k·V < 2K), best first.
 
-    Shapes: scores (B', K); logp (B'·K, V) -> values, origin beam, token: each (B', 2K).
+    ``logp`` is overwritten (the sums are formed in place).
+
+    Shapes: scores (B', k); logp (B'·k, V) -> values, origin beam, token: each (B', C), C = min(2K, k·V).
     """
-    Bs, K = scores.shape
+    Bs, k = scores.shape
     V = logp.size(-1)
-    total = scores[:, :, None] + logp.view(Bs, K, V)  # (B', K, V)
-    values, flat = total.view(Bs, K * V).topk(min(2 * beam_size, K * V), dim=1)  # (B', 2K)
+    total = logp.view(Bs, k, V).add_(scores[:, :, None])  # (B', k, V)
+    values, flat = total.view(Bs, k * V).topk(min(2 * beam_size, k * V), dim=1)  # (B', C)
     return values, flat // V, flat % V
 
 
 def _finalize(
-    finished: list[list[Hypothesis]],
+    finished: _Finished,
     beams: _Beams,
     values: Tensor,
     origin: Tensor,
     token: Tensor,
     eos_id: int,
+    beam_size: int,
     alpha: float,
     src_mask: Tensor,
 ) -> None:
     """Store the candidates that end in EOS and rank in the top K (as a K-beam would have kept them).
 
-    Shapes: values, origin, token (B', 2K); src_mask (B, S) of the whole input batch.
+    Every candidate of step t has t pieces, so all share one length penalty. Those that cannot
+    enter their sentence's n best (score at most the n-th best so far) are never packaged: the
+    result is the same and the Python work stays small.
+
+    Shapes: values, origin, token (B', C); src_mask (B, S) of the whole input batch.
     """
-    K = beams.scores.size(1)
-    rank = torch.arange(values.size(1), device=values.device)  # (2K,)
-    ends = (token == eos_id) & (rank < K) & values.isfinite()  # (B', 2K)
-    for b, j in ends.nonzero().tolist():
-        row = b * K + int(origin[b, j])
-        prefix = beams.tokens[row]  # (t,)
+    t = beams.tokens.size(1)
+    lp = length_penalty(t + 1, alpha)
+    rank = torch.arange(values.size(1), device=values.device)  # (C,)
+    scores = values / lp  # (B', C)
+    bar = finished.top[beams.sentence, -1]  # (B',) the n-th best score so far
+    ends = (token == eos_id) & (rank < beam_size) & values.isfinite() & (scores > bar[:, None])  # (B', C)
+    found = ends.nonzero().tolist()
+    if not found:
+        return
+    top = torch.cat([finished.top[beams.sentence], scores.masked_fill(~ends, float("-inf"))], dim=1)
+    finished.top[beams.sentence] = top.topk(finished.top.size(1), dim=1).values  # (B', n_best)
+    k = beams.scores.size(1)
+    for b, j in found:
+        row = b * k + int(origin[b, j])
         log_prob = float(values[b, j])
-        score = log_prob / length_penalty(prefix.numel() + 1, alpha)
         attention = None if beams.attention is None else beams.attention[row]  # (t + 1, L, h, S)
         sentence = int(beams.sentence[b])
-        finished[sentence].append(_hypothesis(prefix, log_prob, score, attention, src_mask[sentence]))
+        hyp = _hypothesis(beams.tokens[row], log_prob, log_prob / lp, attention, src_mask[sentence])
+        finished.hyps[sentence].append(hyp)
 
 
 def _best_live(
     values: Tensor, origin: Tensor, token: Tensor, eos_id: int, beam_size: int
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """The K best candidates that do not end in EOS, best first.
+    """The K best candidates that do not end in EOS, best first (an EOS that fills a slot when there
+    are fewer is an empty slot, score -inf).
 
-    Shapes: values, origin, token (B', 2K) -> each (B', K).
+    Shapes: values, origin, token (B', C) -> each (B', min(K, C)).
     """
     # A stable sort of the EOS flags moves the non-EOS candidates forward, keeping their rank order.
-    order = (token == eos_id).to(torch.int8).argsort(dim=1, stable=True)[:, :beam_size]  # (B', K)
-    return values.gather(1, order), origin.gather(1, order), token.gather(1, order)
+    ends = token == eos_id  # (B', C)
+    order = ends.to(torch.int8).argsort(dim=1, stable=True)[:, :beam_size]  # (B', K')
+    live = values.masked_fill(ends, float("-inf"))  # (B', C)
+    return live.gather(1, order), origin.gather(1, order), token.gather(1, order)
 
 
-def _sentences_done(
-    finished: list[list[Hypothesis]], beams: _Beams, scores: Tensor, t: int, n_best: int, alpha: float
-) -> Tensor:
+def _sentences_done(finished: _Finished, beams: _Beams, scores: Tensor, t: int, alpha: float) -> Tensor:
     """Which sentences are settled (the exact rule of the module docstring).
 
-    Shapes: scores (B', K) of the new live prefixes, which have t + 1 tokens -> (B',) bool.
+    Shapes: scores (B', K') of the new live prefixes, which have t + 1 tokens -> (B',) bool.
     """
-    nth_best = [sorted((h.score for h in finished[s]), reverse=True) for s in beams.sentence.tolist()]
-    nth = torch.tensor(
-        [s[n_best - 1] if len(s) >= n_best else float("-inf") for s in nth_best], device=scores.device
-    )  # (B',)
+    nth = finished.top[beams.sentence, -1]  # (B',) the n-th best finished score, -inf if fewer
     best_live = scores.max(dim=1).values  # (B',)
     shortest = torch.full_like(beams.limits, t + 2)  # (B',) t + 1 tokens and EOS
     best_lp = torch.maximum(length_penalty(shortest, alpha), length_penalty(beams.limits + 1, alpha))  # (B',)

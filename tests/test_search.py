@@ -281,12 +281,32 @@ def test_finished_sentences_leave_the_batch():
     model, b = tiny(6), batch(8, seed=6)
     model.batch_sizes.clear()
     beam_search(model, b.src, b.src_mask, 3, 0.6, 1, 1.0, 2)
-    assert model.batch_sizes[0] == 8 * 3 and model.batch_sizes[-1] < 8 * 3
-    assert all(x % 3 == 0 for x in model.batch_sizes)
-    assert model.batch_sizes == sorted(model.batch_sizes, reverse=True)
+    # The first step reads the empty prefix once per sentence, then every sentence has 3 beams.
+    assert model.batch_sizes[:2] == [8, 8 * 3] and model.batch_sizes[-1] < 8 * 3
+    assert all(x % 3 == 0 for x in model.batch_sizes[1:])
+    assert model.batch_sizes[1:] == sorted(model.batch_sizes[1:], reverse=True)
     model.batch_sizes.clear()
     greedy(model, b.src, b.src_mask, 1.0, 2)
     assert model.batch_sizes[0] == 8 and model.batch_sizes[-1] < 8
+
+
+@pytest.mark.parametrize("make", MODELS)
+def test_reordering_beams_within_their_sentences_keeps_the_source_fields(make):
+    """``within_sentences=True`` copies only the per-beam fields, and the next step is the same as after a full copy."""
+    model, b = make(16), batch(4, seed=16)
+    K = 3
+    state = model.init_state(model.encode(b.src, b.src_mask))
+    state = model.reorder_state(state, torch.arange(4).repeat_interleave(K))  # (4·K rows)
+    prev = torch.randint(3, V, (4 * K,), generator=torch.Generator().manual_seed(16))
+    state = model.step(prev, state).state
+    rows = (torch.arange(4)[:, None] * K + torch.tensor([[2, 0, 0], [1, 2, 1], [0, 0, 0], [2, 1, 0]])).flatten()
+    full = model.reorder_state(state, rows)
+    kept = model.reorder_state(state, rows, within_sentences=True)
+    assert type(state).source_fields or make is tiny  # the real models name theirs
+    for name in type(state).source_fields:
+        assert getattr(kept, name) is getattr(state, name)  # not copied
+    nxt = prev[rows]
+    torch.testing.assert_close(model.step(nxt, kept).logits, model.step(nxt, full).logits, atol=0, rtol=0)
 
 
 def test_tiny_vocabulary_fewer_candidates_than_beams():

@@ -5,8 +5,10 @@ search.py drives any model through four calls and never asks which model it has:
 * ``encode(src, src_mask) -> Encoded``: run the encoder once per sentence;
 * ``init_state(encoded) -> DecoderState``: everything a decoder step needs, batch first;
 * ``step(prev_tokens, state, need_weights) -> StepOutput``: one target position;
-* ``reorder_state(state, index) -> DecoderState``: pick/repeat rows (beams), one
-  ``index_select`` per field.
+* ``reorder_state(state, index, within_sentences) -> DecoderState``: pick/repeat rows (beams),
+  one ``index_select`` per field; when every row stays among the rows of its own sentence (beams
+  reordered, no sentence added or dropped), the fields that depend on the source alone
+  (``DecoderState.source_fields``) are kept as they are.
 
 ``forward`` is teacher forcing over a whole target, and must give the same logits as
 calling ``step`` position by position (a tested property).
@@ -20,7 +22,7 @@ file and one config: see ``nmt.models.registry`` for how a model from outside th
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar, TypeVar
@@ -42,9 +44,13 @@ def _select(value: Any, index: Tensor) -> Any:
 class BatchFirst:
     """A dataclass whose tensors (alone or in lists/tuples) all have batch on dim 0."""
 
-    def select(self: S, index: Tensor) -> S:
-        """Rows ``index`` of every tensor field. Shapes: index (B',) long -> same fields with B'."""
-        return replace(self, **{f.name: _select(getattr(self, f.name), index) for f in fields(self)})
+    def select(self: S, index: Tensor, keep: Collection[str] = ()) -> S:
+        """Rows ``index`` of every tensor field but those named in ``keep`` (left as they are).
+
+        Shapes: index (B',) long -> same fields with B' (the kept ones unchanged).
+        """
+        picked = {f.name: _select(getattr(self, f.name), index) for f in fields(self) if f.name not in keep}
+        return replace(self, **picked)
 
 
 @dataclass
@@ -59,7 +65,14 @@ class Encoded(BatchFirst):
 
 @dataclass
 class DecoderState(BatchFirst):
-    """Base class for a model's incremental decoder state (its fields are model-specific)."""
+    """Base class for a model's incremental decoder state (its fields are model-specific).
+
+    ``source_fields`` names the fields that depend on the source sentence alone (the memory, its
+    projections, the source mask): the beams of one sentence hold the same rows there, so
+    reordering beams within their sentences need not copy them.
+    """
+
+    source_fields: ClassVar[tuple[str, ...]] = ()
 
 
 @dataclass
@@ -141,9 +154,16 @@ class Seq2Seq(nn.Module, ABC):
     ) -> tuple[Tensor, Attention | None]:
         """Teacher forcing. Shapes: src, src_mask (B, S); tgt_in (B, T) -> logits (B, T, V)."""
 
-    def reorder_state(self, state: DecoderState, index: Tensor) -> DecoderState:
-        """Rows ``index`` of the state (beam reordering and expansion). Shapes: index (B',)."""
-        return state.select(index)
+    def reorder_state(self, state: DecoderState, index: Tensor, within_sentences: bool = False) -> DecoderState:
+        """Rows ``index`` of the state (beam reordering and expansion).
+
+        ``within_sentences``: the caller promises that row i of the result comes from a row holding
+        the same source sentence as row i did (beams reordered within each sentence, none added or
+        dropped), so the ``source_fields`` are already right and are not copied.
+
+        Shapes: index (B',).
+        """
+        return state.select(index, state.source_fields if within_sentences else ())
 
     def attention_layout(self) -> AttentionLayout:
         """The kind, layers and heads of this model's cross-attention, and whether it has self-attention.

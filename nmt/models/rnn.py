@@ -38,6 +38,8 @@ class BahdanauState(DecoderState):
     annotations: Tensor
     mask: Tensor
 
+    source_fields: ClassVar[tuple[str, ...]] = ("keys", "annotations", "mask")
+
 
 class GRUCell(nn.Module):
     """The paper's gated recurrent unit (appendix A.1), with the input projection left to the caller.

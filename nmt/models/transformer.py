@@ -172,6 +172,8 @@ class TransformerState(DecoderState):
     src_mask: Tensor
     position: int = 0
 
+    source_fields: ClassVar[tuple[str, ...]] = ("memory_kv", "src_mask")
+
 
 def _stack_layers(weights: list[Tensor | None]) -> Tensor | None:
     """Per-layer (B, h, T, S) weights -> (B, L, h, T, S), or None when not asked for."""
