@@ -30,20 +30,32 @@ _INFO_LOGGER = "pytorch_lightning.utilities.rank_zero"
 _NOISE = re.compile(r"💡 Tip:|TPU available: False|`Trainer\(val_check_interval=1\.0\)` was configured so")
 
 
+# The model summary's FLOP count is 0 unless the module sets ``example_input_array`` (ours take
+# variable-length batches): a zero there would read as a measurement. nmt.bench measures FLOPs.
+_SUMMARY_LOGGER = "pytorch_lightning.callbacks.model_summary"
+_ZERO_FLOPS = re.compile(r"\n0\s+Total Flops[ \t]*(?=\n|$)")
+
+
 class _DropNoise(logging.Filter):
-    """Drops the Lightning info lines of ``_NOISE``."""
+    """Drops the Lightning info lines of ``_NOISE``; takes the zero FLOP count out of the model summary."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return _NOISE.match(record.getMessage()) is None
+        message = record.getMessage()
+        if _NOISE.match(message) is not None:
+            return False
+        if "Total Flops" in message:
+            record.msg, record.args = _ZERO_FLOPS.sub("", message), ()
+        return True
 
 
 def quiet_lightning() -> None:
     """Filter Lightning's known noise (idempotent): its tips and idle remarks, the ``LeafSpec`` deprecation it
     triggers in torch, and the logging-interval remark on an epoch shorter than ``log_every_n_steps``
     (training loss is then logged every ``log_every_n_steps`` steps across epochs, as configured)."""
-    info_logger = logging.getLogger(_INFO_LOGGER)
-    if not any(isinstance(f, _DropNoise) for f in info_logger.filters):
-        info_logger.addFilter(_DropNoise())
+    for name in (_INFO_LOGGER, _SUMMARY_LOGGER):
+        info_logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropNoise) for f in info_logger.filters):
+            info_logger.addFilter(_DropNoise())
     warnings.filterwarnings(
         "ignore",
         message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
@@ -100,3 +101,16 @@ def test_profiler_lines_are_dropped_and_other_stderr_kept(capfd):
     err = capfd.readouterr().err
     assert "USDT" not in err and "a line of ours" in err, err
     assert len(profiler.key_averages()) > 0
+
+
+def test_the_model_summary_loses_its_zero_flop_count_only():
+    from nmt.quiet import _DropNoise
+
+    summary = "  | Name  | Type\n5.8 M     Total params\n0         Modules in eval mode\n0         Total Flops"
+    record = logging.LogRecord("pytorch_lightning", logging.INFO, __file__, 1, summary, None, None)
+    assert _DropNoise().filter(record)
+    assert record.getMessage() == summary.removesuffix("\n0         Total Flops")
+    measured = logging.LogRecord("pytorch_lightning", logging.INFO, __file__, 1, "1.2 G     Total Flops", None, None)
+    assert _DropNoise().filter(measured) and measured.getMessage() == "1.2 G     Total Flops"
+    tip = logging.LogRecord("pytorch_lightning", logging.INFO, __file__, 1, "💡 Tip: install litlogger", None, None)
+    assert not _DropNoise().filter(tip)
