@@ -54,7 +54,7 @@ _TRAINER_OPTIONS: dict[str, Any] = {
 _SPM_SEED = 0
 # Lines SentencePiece trains on at most (data.vocab.sample_lines); chosen from measured peak memory
 # (docs/results/large-corpus): larger corpora are sampled, seeded, see sample_lines.
-DEFAULT_SAMPLE_LINES = 2_000_000
+DEFAULT_SAMPLE_LINES = 400_000
 
 
 class VocabError(CorpusError):
