@@ -52,8 +52,8 @@ _TRAINER_OPTIONS: dict[str, Any] = {
     "minloglevel": 2,
 }
 _SPM_SEED = 0
-# Lines SentencePiece trains on at most (data.vocab.sample_lines); chosen from measured peak memory
-# (docs/results/large-corpus): larger corpora are sampled, seeded, see sample_lines.
+# Lines SentencePiece trains on at most (data.vocab.sample_lines): the largest measured sample whose
+# vocabulary build stays within 2x of Multi30k's peak memory (docs/results/large-corpus/sample-lines).
 DEFAULT_SAMPLE_LINES = 400_000
 
 
@@ -242,9 +242,11 @@ class Vocab:
     ) -> Vocab:
         """Train on ``corpus``'s train split, or load the cached result of an identical earlier build.
 
-        The models are trained into a temporary folder next to the cache entry, which is then
-        renamed into place, so a crash never leaves a half-written entry and concurrent builders
-        (one per node under DDP) cannot corrupt each other.
+        SentencePiece sees a seeded sample of at most ``sample_lines`` lines of the split (source and
+        target lines together for a joint vocabulary). The models are trained into a temporary
+        folder next to the cache entry, which is then renamed into place, so a crash never leaves
+        a half-written entry and concurrent builders (one per node under DDP) cannot corrupt each
+        other.
         """
         settings = VocabSettings(size, model_type, joint, character_coverage, sample_lines)
         root = Path(cache_dir) / "spm"
