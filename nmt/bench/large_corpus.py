@@ -276,6 +276,9 @@ def main(args: DictConfig) -> None:
         result = {"vocab": phase_vocab, "store": phase_store, "train": phase_train}[args.phase](args, args.data)
         print(json.dumps(result))
         return
+    phases = [p.strip() for p in str(args.phases).split(",")]
+    if not phases or set(phases) - set(PHASES):
+        raise SystemExit(f"nmt.bench.large_corpus: phases={args.phases}: a comma list of {','.join(PHASES)}")
     work = Path(args.workdir)
     corpus = work / "corpus"
     report: dict[str, Any] = {"args": OmegaConf.to_container(args), "vocab": {}, "store": {}, "train": {}}
@@ -289,9 +292,6 @@ def main(args: DictConfig) -> None:
         marker.write_text(json.dumps(report["generate"]))
     else:
         report["generate"] = json.loads(marker.read_text())
-    phases = [p.strip() for p in str(args.phases).split(",")]
-    if not phases or set(phases) - set(PHASES):
-        raise SystemExit(f"nmt.bench.large_corpus: phases={args.phases}: a comma list of {','.join(PHASES)}")
     for data in ["large"] + (["multi30k"] if args.multi30k else []):
         shutil.rmtree(_cache_dir(args, data), ignore_errors=True)  # from scratch: no vocabulary, no store
         for phase in (p for p in PHASES if p in phases):
