@@ -57,7 +57,7 @@ def ids_fingerprint(corpus: ParallelCorpus, vocab: Mapping[str, Any]) -> str:
     payload = {
         "corpus": corpus.name,
         "splits": {name: corpus.fingerprint(name) for name in sorted(corpus.splits)},
-        "vocab": asdict(VocabSettings.from_mapping(vocab)),
+        "vocab": VocabSettings.from_mapping(vocab).key_settings(len(corpus.splits["train"])),
         "special_ids": [Vocab.pad_id, Vocab.unk_id, Vocab.bos_id, Vocab.eos_id],
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
@@ -118,7 +118,7 @@ class TranslationDataModule(pl.LightningDataModule):
 
     Args:
         corpus: zero-argument callable returning the ``ParallelCorpus`` (it downloads on first call).
-        vocab: SentencePiece settings: size, model_type, joint, character_coverage.
+        vocab: SentencePiece settings: size, model_type, joint, character_coverage, sample_lines.
         cache_dir: where SentencePiece models (and the corpus's downloads) are cached.
         max_tokens: training batch budget (see ``TokenBucketSampler``).
         max_len: training pairs with more pieces than this on either side are dropped

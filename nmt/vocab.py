@@ -4,9 +4,12 @@ Every model uses the same special ids: ``pad=0, unk=1, bos=2, eos=3``.
 
 A vocabulary is either *joint* (one model over source and target text, so both sides share ids)
 or *separate* (one model per side). Training reads the train split only, through a seeded sample
-of at most 2,000,000 lines (``sample_lines``: memory bounded whatever the corpus size), and the
-result is cached under ``<cache_dir>/spm/<key>/`` where ``key`` hashes the train split and the
-settings, so a second build with the same data and settings loads instead of retraining.
+of at most ``VocabSettings.sample_lines`` lines (memory bounded whatever the corpus size; the
+sample is written to a temporary file, so Python does not hold it while SentencePiece trains), and
+the result is cached under ``<cache_dir>/spm/<key>/`` where ``key`` hashes the train split and the
+settings, so a second build with the same data and settings loads instead of retraining. The
+sample size enters the key only when it cuts the train split (see ``VocabSettings.key_settings``):
+smaller corpora keep the keys they had before it was a setting.
 
 Text goes through SentencePiece's default ``nmt_nfkc`` normalisation: runs of spaces collapse
 to one, leading/trailing spaces go, and compatibility characters are NFKC-folded (e.g. "…" to
@@ -46,11 +49,12 @@ _TRAINER_OPTIONS: dict[str, Any] = {
     "eos_id": EOS_ID,
     "hard_vocab_limit": False,  # small corpora may not support the requested size
     "num_threads": 1,  # one thread: the same corpus and settings give the same model
-    "input_sentence_size": 2_000_000,  # larger corpora are sampled (seeded, see sample_lines) to bound memory
-    "shuffle_input_sentence": True,
     "minloglevel": 2,
 }
 _SPM_SEED = 0
+# Lines SentencePiece trains on at most (data.vocab.sample_lines): the largest measured sample whose
+# vocabulary build stays within 2x of Multi30k's peak memory (docs/results/large-corpus/sample-lines).
+DEFAULT_SAMPLE_LINES = 400_000
 
 
 class VocabError(CorpusError):
@@ -65,6 +69,7 @@ class VocabSettings:
     model_type: str = "unigram"
     joint: bool = True
     character_coverage: float = 1.0
+    sample_lines: int = DEFAULT_SAMPLE_LINES
 
     def __post_init__(self) -> None:
         if self.model_type not in MODEL_TYPES:
@@ -73,26 +78,47 @@ class VocabSettings:
             raise ConfigError(f"vocab.size={self.size} is too small: use at least 8 (4 are special pieces)")
         if not 0.0 < float(self.character_coverage) <= 1.0:
             raise ConfigError(f"vocab.character_coverage={self.character_coverage} must be in (0, 1]")
+        k = self.sample_lines
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ConfigError(
+                f"vocab.sample_lines={k!r} must be a whole number of lines >= 1 (e.g. {DEFAULT_SAMPLE_LINES})"
+            )
 
     @classmethod
     def from_mapping(cls, settings: Any) -> VocabSettings:
         """Build from a dict or DictConfig; missing keys take the defaults, unknown keys are an error."""
         given = {str(k): settings[k] for k in settings}
-        unknown = set(given) - {"size", "model_type", "joint", "character_coverage"}
+        known = ("size", "model_type", "joint", "character_coverage", "sample_lines")
+        unknown = set(given) - set(known)
         if unknown:
-            raise ConfigError(
-                f"unknown vocab setting(s) {sorted(unknown)}: use size, model_type, joint, character_coverage"
-            )
+            raise ConfigError(f"unknown vocab setting(s) {sorted(unknown)}: use {', '.join(known)}")
         s = cls(**given)
-        return cls(int(s.size), str(s.model_type), bool(s.joint), float(s.character_coverage))
+        return cls(int(s.size), str(s.model_type), bool(s.joint), float(s.character_coverage), s.sample_lines)
+
+    def samples(self, train_pairs: int) -> bool:
+        """Whether a train split of ``train_pairs`` pairs may be cut by the sample (joint: both sides count)."""
+        return train_pairs * (2 if self.joint else 1) > self.sample_lines
+
+    def key_settings(self, train_pairs: int) -> dict[str, Any]:
+        """The settings that name a vocabulary (cache key, ``ids_fingerprint``) of a train split this long.
+
+        ``sample_lines`` is left out when the split is short enough to be kept whole: the model is
+        then the same for every sample size, and keys stay those of before it was a setting.
+        """
+        named = asdict(self)
+        if not self.samples(train_pairs):
+            del named["sample_lines"]
+        return named
 
 
 def cache_key(corpus: ParallelCorpus, settings: VocabSettings) -> str:
-    """SHA-256 of the train split's fingerprint, the settings and the training recipe."""
-    payload = json.dumps(
-        {"train": corpus.fingerprint("train"), "settings": asdict(settings), "recipe": _RECIPE_VERSION},
-        sort_keys=True,
-    )
+    """SHA-256 of the train split's fingerprint, the settings and the training recipe.
+
+    The settings are ``settings.key_settings``: the sample size counts only where it cuts the split.
+    """
+    fingerprint = corpus.fingerprint("train")  # a streamed split counts its pairs in the same pass
+    named = settings.key_settings(len(corpus.splits["train"]))
+    payload = json.dumps({"train": fingerprint, "settings": named, "recipe": _RECIPE_VERSION}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -121,7 +147,7 @@ def _load_processor(path: Path) -> spm.SentencePieceProcessor:
 
 
 def _train_model(lines: Iterable[str], prefix: Path, settings: VocabSettings, corpus_name: str) -> None:
-    """Train one SentencePiece model from in-memory lines into ``prefix``.model (and .vocab)."""
+    """Train one SentencePiece model on ``lines`` (at most ``settings.sample_lines``) into ``prefix``.model."""
     spm.set_random_generator_seed(_SPM_SEED)
     try:
         spm.SentencePieceTrainer.train(
@@ -130,6 +156,10 @@ def _train_model(lines: Iterable[str], prefix: Path, settings: VocabSettings, co
             vocab_size=settings.size,
             model_type=settings.model_type,
             character_coverage=settings.character_coverage,
+            # The sample already fits, so SentencePiece keeps it whole; the value is also written into
+            # the model file, where 2,000,000 (the fixed size before sample_lines) keeps old models' bytes.
+            input_sentence_size=max(settings.sample_lines, 2_000_000),
+            shuffle_input_sentence=True,
             **_TRAINER_OPTIONS,
         )
     except RuntimeError as err:
@@ -161,6 +191,27 @@ def sample_lines(lines: Iterable[str], k: int, seed: int = _SPM_SEED) -> list[st
     return sample
 
 
+def _train_on_sample(lines: Iterable[str], prefix: Path, settings: VocabSettings, corpus_name: str) -> None:
+    """Draw the sample of ``lines``, park it in a file beside ``prefix`` and train SentencePiece from that file.
+
+    The sample leaves Python's memory before SentencePiece copies it into its own, so the two
+    copies never coexist. One JSON string a line: any text (newlines included) comes back exactly.
+    """
+    parked = prefix.with_suffix(".sample")
+    with parked.open("w", encoding="utf-8") as out:
+        for line in sample_lines(lines, settings.sample_lines):
+            out.write(json.dumps(line) + "\n")
+
+    def read_back() -> Iterator[str]:
+        with parked.open(encoding="utf-8") as sample:
+            yield from (json.loads(line) for line in sample)
+
+    try:
+        _train_model(read_back(), prefix, settings, corpus_name)
+    finally:
+        parked.unlink()
+
+
 class Vocab:
     """Source and target SentencePiece models with fixed special ids.
 
@@ -187,14 +238,17 @@ class Vocab:
         joint: bool = True,
         character_coverage: float = 1.0,
         cache_dir: str | os.PathLike = ".cache",
+        sample_lines: int = DEFAULT_SAMPLE_LINES,
     ) -> Vocab:
         """Train on ``corpus``'s train split, or load the cached result of an identical earlier build.
 
-        The models are trained into a temporary folder next to the cache entry, which is then
-        renamed into place, so a crash never leaves a half-written entry and concurrent builders
-        (one per node under DDP) cannot corrupt each other.
+        SentencePiece sees a seeded sample of at most ``sample_lines`` lines of the split (source and
+        target lines together for a joint vocabulary). The models are trained into a temporary
+        folder next to the cache entry, which is then renamed into place, so a crash never leaves
+        a half-written entry and concurrent builders (one per node under DDP) cannot corrupt each
+        other.
         """
-        settings = VocabSettings(size, model_type, joint, character_coverage)
+        settings = VocabSettings(size, model_type, joint, character_coverage, sample_lines)
         root = Path(cache_dir) / "spm"
         final = root / cache_key(corpus, settings)
         if (final / VOCAB_JSON).is_file():
@@ -208,14 +262,13 @@ class Vocab:
         tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".tmp-{final.name[:12]}-"))
         try:
             files = _model_files(joint)
-            k = _TRAINER_OPTIONS["input_sentence_size"]
             if joint:
-                both = sample_lines(itertools.chain(_nonempty(train.src), _nonempty(train.tgt)), k)
-                _train_model(both, tmp / files["src"].removesuffix(".model"), settings, corpus.name)
+                both = itertools.chain(_nonempty(train.src), _nonempty(train.tgt))
+                _train_on_sample(both, tmp / files["src"].removesuffix(".model"), settings, corpus.name)
             else:
                 for side, lines in (("src", train.src), ("tgt", train.tgt)):
-                    sample = sample_lines(_nonempty(lines), k)
-                    _train_model(sample, tmp / files[side].removesuffix(".model"), settings, corpus.name)
+                    prefix = tmp / files[side].removesuffix(".model")
+                    _train_on_sample(_nonempty(lines), prefix, settings, corpus.name)
             vocab = cls._from_folder(tmp, settings)
             vocab.provenance = {"corpus": corpus.name, "train_fingerprint": corpus.fingerprint("train")}
             vocab._write_json(tmp)

@@ -170,12 +170,18 @@ def test_ids_fingerprint_tells_data_and_tokenisation_apart(corpus, tmp_path):
     assert TranslationDataModule(CorpusFn(corpus), VOCAB, str(tmp_path), max_len=10).ids_fingerprint() == base
     assert fp(corpus, size=70) != base
     assert fp(corpus, joint=False) != base
+    pairs = len(corpus.splits["train"])  # a joint sample of 2 × pairs lines keeps the split whole
+    assert fp(corpus, sample_lines=2 * pairs) == fp(corpus, sample_lines=10**9) == base
+    assert fp(corpus, sample_lines=2 * pairs - 1) != base != fp(corpus, sample_lines=pairs)
+    assert fp(corpus, sample_lines=pairs) != fp(corpus, sample_lines=pairs - 1)
     assert fp(make_corpus(test_extra=" !")) != base  # test set differs
 
 
 def test_bad_vocab_settings_are_rejected(corpus, tmp_path):
     with pytest.raises(ValueError, match="unknown vocab setting"):
         TranslationDataModule(CorpusFn(corpus), {**VOCAB, "sise": 10}, str(tmp_path))
+    with pytest.raises(ValueError, match=r"vocab\.sample_lines=0 must be a whole number"):
+        TranslationDataModule(CorpusFn(corpus), {**VOCAB, "sample_lines": 0}, str(tmp_path))
     with pytest.raises(ValueError, match="max_len"):
         TranslationDataModule(CorpusFn(corpus), VOCAB, str(tmp_path), max_len=0)
 

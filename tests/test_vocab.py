@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 from pathlib import Path
 
 import pytest
 import sentencepiece as spm
 
+import nmt.vocab
 from nmt.corpora.base import CorpusError, ParallelCorpus, ParallelSplit
-from nmt.vocab import Vocab, VocabError, cache_key
+from nmt.errors import ConfigError
+from nmt.vocab import Vocab, VocabError, VocabSettings, cache_key
 
 WORDS = "the a cat dog sees runs under small big red house garden near old man woman child".split()
 
@@ -163,3 +167,44 @@ def test_bad_settings_are_one_line_errors(tmp_path):
         build(corpus, tmp_path, size=12)  # fewer pieces than characters
     assert "\n" not in str(err.value)
     assert not any((tmp_path / "spm").iterdir())  # the failed build left nothing behind
+
+
+def _key_before_sample_lines(corpus: ParallelCorpus, settings: dict) -> str:
+    """The cache key as computed before ``sample_lines`` was a setting (recipe 1, four settings)."""
+    payload = json.dumps({"train": corpus.fingerprint("train"), "settings": settings, "recipe": 1}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def test_sample_lines_counts_only_where_it_cuts_the_train_split(tmp_path, monkeypatch):
+    corpus = tiny_corpus()  # 100 train pairs: a joint vocabulary trains on 200 lines
+    seen: list[int] = []
+    real_train = nmt.vocab._train_model
+
+    def counting(lines, *args):
+        lines = list(lines)
+        seen.append(len(lines))
+        return real_train(lines, *args)
+
+    monkeypatch.setattr(nmt.vocab, "_train_model", counting)
+    four = {"size": 60, "model_type": "unigram", "joint": True, "character_coverage": 1.0}
+    whole = build(corpus, tmp_path, sample_lines=200)  # exactly the split: kept whole, the old key
+    assert (tmp_path / "spm" / _key_before_sample_lines(corpus, four)).is_dir() and seen == [200]
+    assert cache_key(corpus, VocabSettings(**four)) == cache_key(corpus, whole.settings)  # default: no cut either
+    cut = build(corpus, tmp_path, sample_lines=150)
+    assert seen == [200, 150]  # SentencePiece saw the sample only
+    assert cache_key(corpus, cut.settings) != cache_key(corpus, whole.settings)
+    assert cache_key(corpus, VocabSettings(**four, sample_lines=149)) != cache_key(corpus, cut.settings)
+    separate = VocabSettings(**{**four, "joint": False}, sample_lines=100)  # one side at a time: 100 lines, whole
+    assert cache_key(corpus, separate) == _key_before_sample_lines(corpus, {**four, "joint": False})
+    assert sorted(p.name for p in (tmp_path / "spm").iterdir()) == sorted(
+        [cache_key(corpus, whole.settings), cache_key(corpus, cut.settings)]
+    )  # no temporary folder or parked sample left behind
+    assert not list((tmp_path / "spm").rglob("*.sample"))
+    assert Vocab.load(tmp_path / "spm" / cache_key(corpus, cut.settings)).settings.sample_lines == 150
+
+
+@pytest.mark.parametrize("value", [0, -5, 1.5, "many", True, None])
+def test_bad_sample_lines_is_one_line_naming_the_key(value):
+    with pytest.raises(ConfigError, match=r"vocab\.sample_lines=") as err:
+        VocabSettings.from_mapping({"size": 60, "sample_lines": value})
+    assert "\n" not in str(err.value)

@@ -19,7 +19,9 @@ and ``report.md`` into ``out``::
         multi30k=../shared/data/multi30k out=docs/results/large-corpus
 
 Keys: pairs, workers, steps, warmup, max_tokens, threads, workdir (corpus, caches; delete it
-afterwards), out, multi30k (null: skip), keep_corpus (reuse a generated corpus of the same size).
+afterwards), out, multi30k (null: skip), keep_corpus (reuse a generated corpus of the same size),
+phases (which of vocab,store,train to run, e.g. ``phases=vocab``), sample_lines (null: the data
+config's ``data.vocab.sample_lines``).
 """
 
 from __future__ import annotations
@@ -51,9 +53,12 @@ DEFAULTS = {
     "out": "docs/results/large-corpus",
     "multi30k": None,
     "keep_corpus": True,
+    "phases": "vocab,store,train",
+    "sample_lines": None,
     "phase": None,
     "data": None,
 }
+PHASES = ("vocab", "store", "train")
 
 
 def _peak_mb() -> dict[str, float]:
@@ -100,26 +105,35 @@ def _train_cfg(args: DictConfig, data: str) -> DictConfig:
         over = ["data=custom", "data.src_lang=en", "data.tgt_lang=de", *files, f"cache_dir={_cache_dir(args, data)}"]
     cfg = compose_train(["model=transformer", *over, f"data.max_tokens={args.max_tokens}"])
     cfg.data.prepare_workers = int(args.workers)
+    if args.sample_lines is not None:
+        cfg.data.vocab.sample_lines = int(args.sample_lines)
     return cfg
 
 
 # ----------------------------------------------------------------------------- phases (own processes)
 def phase_vocab(args: DictConfig, data: str) -> dict[str, Any]:
-    """The vocabulary from scratch: read (count) the corpus, fingerprint it, sample it, train SentencePiece."""
+    """The vocabulary from scratch: read (count) the corpus, fingerprint it, sample it, train SentencePiece.
+
+    ``peak_rss_mb_read`` is the peak after reading, counting and fingerprinting (before sampling).
+    """
     from dataclasses import asdict
 
     from nmt.data import build_datamodule
-    from nmt.vocab import Vocab
+    from nmt.vocab import Vocab, cache_key
 
     start = time.perf_counter()
     dm = build_datamodule(_train_cfg(args, data))
     corpus = dm.corpus_fn()
-    read = time.perf_counter()
+    cache_key(corpus, dm.vocab_settings)  # reads the split once: fingerprint and count, remembered
+    read, read_peak = time.perf_counter(), _peak_mb()["peak_rss_mb"]
     vocab = Vocab.build(corpus, cache_dir=dm.cache_dir, **asdict(dm.vocab_settings))
     return {
         "seconds": round(time.perf_counter() - start, 1),
         "seconds_corpus": round(read - start, 1),
+        "sample_lines": dm.vocab_settings.sample_lines,
+        "sampled": dm.vocab_settings.samples(len(corpus.splits["train"])),
         "vocab_pieces": vocab.src_size,
+        "peak_rss_mb_read": read_peak,
         **_peak_mb(),
     }
 
@@ -225,6 +239,8 @@ def _markdown(report: dict[str, Any]) -> str:
     for label, part, key in (
         ("training pairs", p, "pairs"),
         ("vocabulary: wall time (s; read, fingerprint, sample, SentencePiece)", v, "seconds"),
+        ("vocabulary: SentencePiece sample, at most (lines)", v, "sample_lines"),
+        ("vocabulary: peak RSS after reading and fingerprinting (MB)", v, "peak_rss_mb_read"),
         ("vocabulary: peak RSS (MB)", v, "peak_rss_mb"),
         ("vocabulary pieces", v, "vocab_pieces"),
         ("store: wall time (s)", p, "seconds"),
@@ -246,7 +262,8 @@ def _markdown(report: dict[str, Any]) -> str:
         f"Machine: {report['machine']}; load average before/after: {report['load']}. Generating the corpus "
         f"took {report['generate'].get('seconds', '–')} s ({report['generate'].get('bytes', 0) / 2**20:,.0f} MB "
         "of text, not kept). The training split is streamed from its files (never held in memory); "
-        "SentencePiece trains on a seeded sample of at most 2,000,000 lines. Training figures: "
+        "SentencePiece trains on a seeded sample of at most data.vocab.sample_lines lines (both sides "
+        "of a joint vocabulary count). Training figures: "
         f"{report['args']['steps'] - report['args']['warmup']} timed steps of the default Transformer at "
         f"data.max_tokens={report['args']['max_tokens']}, {report['args']['threads']} thread(s), "
         "validation off; the vocabularies differ in size (toy text has few word types), so tokens/s differ "
@@ -259,6 +276,9 @@ def main(args: DictConfig) -> None:
         result = {"vocab": phase_vocab, "store": phase_store, "train": phase_train}[args.phase](args, args.data)
         print(json.dumps(result))
         return
+    phases = [p.strip() for p in str(args.phases).split(",")]
+    if not phases or set(phases) - set(PHASES):
+        raise SystemExit(f"nmt.bench.large_corpus: phases={args.phases}: a comma list of {','.join(PHASES)}")
     work = Path(args.workdir)
     corpus = work / "corpus"
     report: dict[str, Any] = {"args": OmegaConf.to_container(args), "vocab": {}, "store": {}, "train": {}}
@@ -274,12 +294,14 @@ def main(args: DictConfig) -> None:
         report["generate"] = json.loads(marker.read_text())
     for data in ["large"] + (["multi30k"] if args.multi30k else []):
         shutil.rmtree(_cache_dir(args, data), ignore_errors=True)  # from scratch: no vocabulary, no store
-        report["vocab"][data] = _run_phase(args, "vocab", data)
-        store = _run_phase(args, "store", data)
-        store["pairs_per_s"] = round(store["pairs"] / store["seconds_encode"])
-        store["spm_rate_x_workers"] = store["sentencepiece_pairs_per_s_one_thread"] * max(1, int(args.workers))
-        report["store"][data] = store
-        report["train"][data] = _run_phase(args, "train", data)
+        for phase in (p for p in PHASES if p in phases):
+            result = _run_phase(args, phase, data)
+            if phase == "store":
+                result["pairs_per_s"] = round(result["pairs"] / result["seconds_encode"])
+                result["spm_rate_x_workers"] = result["sentencepiece_pairs_per_s_one_thread"] * max(
+                    1, int(args.workers)
+                )
+            report[phase][data] = result
     load.append(os.getloadavg()[0])
     report["load"] = " / ".join(f"{x:.1f}" for x in load)
     out = Path(args.out)

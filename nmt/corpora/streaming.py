@@ -114,10 +114,11 @@ class StreamedPairs:
     def fingerprint(self, header: str) -> str:
         """``ParallelCorpus.fingerprint`` of these pairs, computed in one pass and remembered."""
         if header not in self._digests:
-            h = hashlib.sha256(header.encode())
+            h, count = hashlib.sha256(header.encode()), 0
             for s, t in self:
                 h.update(f"{s}\t{t}\n".encode())
-            self._digests[header] = h.hexdigest()
+                count += 1
+            self._digests[header], self._count = h.hexdigest(), count  # len() then needs no pass of its own
         return self._digests[header]
 
 
