@@ -50,8 +50,10 @@ class _DropNoise(logging.Filter):
 
 def quiet_lightning() -> None:
     """Filter Lightning's known noise (idempotent): its tips and idle remarks, the ``LeafSpec`` deprecation it
-    triggers in torch, and the logging-interval remark on an epoch shorter than ``log_every_n_steps``
-    (training loss is then logged every ``log_every_n_steps`` steps across epochs, as configured)."""
+    triggers in torch, the DDP advice to sync ``val/bleu`` (computed from hypotheses gathered from every
+    rank, so already the same everywhere), and the logging-interval remark on an epoch shorter than
+    ``log_every_n_steps`` (training loss is then logged every ``log_every_n_steps`` steps across epochs,
+    as configured)."""
     for name in (_INFO_LOGGER, _SUMMARY_LOGGER):
         info_logger = logging.getLogger(name)
         if not any(isinstance(f, _DropNoise) for f in info_logger.filters):
@@ -61,6 +63,11 @@ def quiet_lightning() -> None:
         message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
         category=FutureWarning,
         module=r"pytorch_lightning\.utilities\._pytree",
+    )
+    warnings.filterwarnings(  # under DDP: val/bleu and its clock are computed identically on every rank
+        "ignore",
+        message=r"It is recommended to use `self\.log\('val/(bleu|wall_time_s)', \.\.\., sync_dist=True\)`",
+        module=r"pytorch_lightning\.trainer\.connectors\.logger_connector\.result",
     )
     warnings.filterwarnings(
         "ignore",

@@ -114,3 +114,20 @@ def test_the_model_summary_loses_its_zero_flop_count_only():
     assert _DropNoise().filter(measured) and measured.getMessage() == "1.2 G     Total Flops"
     tip = logging.LogRecord("pytorch_lightning", logging.INFO, __file__, 1, "💡 Tip: install litlogger", None, None)
     assert not _DropNoise().filter(tip)
+
+
+def test_the_ddp_sync_advice_is_dropped_for_the_metrics_every_rank_computes_alike():
+    import warnings
+
+    import pytorch_lightning.trainer.connectors.logger_connector.result as result
+
+    from nmt.quiet import quiet_lightning
+
+    module = "pytorch_lightning.trainer.connectors.logger_connector.result"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quiet_lightning()
+        for key in ("val/bleu", "val/wall_time_s", "val/loss"):
+            message = f"It is recommended to use `self.log({key!r}, ..., sync_dist=True)` when logging on epoch level"
+            warnings.warn_explicit(message, UserWarning, result.__file__, 433, module=module)
+    assert [str(w.message).split("'")[1] for w in caught] == ["val/loss"]  # a metric of yours still warns
