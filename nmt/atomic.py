@@ -73,3 +73,13 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def publish_folder(tmp: Path, final: Path, marker: str) -> None:
+    """Move a finished temporary folder into place (one rename); when another process published the
+    same folder first (its ``marker`` file is there), keep theirs and leave ``tmp`` to the caller."""
+    try:
+        os.replace(tmp, final)
+    except OSError:
+        if not (final / marker).is_file():
+            raise

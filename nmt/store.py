@@ -41,6 +41,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from tqdm.auto import tqdm
 
+from nmt.atomic import publish_folder
 from nmt.errors import NmtError
 from nmt.vocab import Vocab
 
@@ -217,11 +218,7 @@ def write_store(
         with (tmp / MANIFEST).open("wb") as f:  # last: its presence marks a whole store
             f.write((json.dumps(manifest, indent=2) + "\n").encode())
             _close_durably(f)
-        try:
-            os.replace(tmp, final)
-        except OSError:  # another process finished the same store first: use theirs
-            if not (final / MANIFEST).is_file():
-                raise
+        publish_folder(tmp, final, MANIFEST)  # or theirs, when another process finished it first
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final

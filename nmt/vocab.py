@@ -33,6 +33,7 @@ from typing import Any
 
 import sentencepiece as spm
 
+from nmt.atomic import publish_folder
 from nmt.corpora.base import CorpusError, ParallelCorpus
 from nmt.errors import ConfigError
 
@@ -272,11 +273,7 @@ class Vocab:
             vocab = cls._from_folder(tmp, settings)
             vocab.provenance = {"corpus": corpus.name, "train_fingerprint": corpus.fingerprint("train")}
             vocab._write_json(tmp)
-            try:
-                os.replace(tmp, final)
-            except OSError:  # another process finished the same entry first: use theirs
-                if not (final / VOCAB_JSON).is_file():
-                    raise
+            publish_folder(tmp, final, VOCAB_JSON)  # or theirs, when another process finished it first
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return cls.load(final)
