@@ -4,8 +4,9 @@ Usage::
 
     python -m nmt.translate run=<run dir> [input=<file>] [output=<file>] [decode=beam|greedy|sample]
         [decode.beam_size=5 …] [nbest=K] [batch_lines=64] [checkpoint=best|last|<path>] [average=N]
+    python -m nmt.translate run=<run dir> src="The man sees the dog."     # a sentence as typed (or src=[a,b])
 
-Reads standard input (or ``input=``) and writes exactly one line per input line to standard
+Reads ``src=``, or standard input (or ``input=``), and writes exactly one line per input line to standard
 output (or ``output=``), flushed as it goes. On a terminal, or with ``batch_lines=1``, each line
 is translated as soon as it arrives; otherwise lines are read and translated ``batch_lines`` at a
 time, which is much faster.
@@ -26,6 +27,7 @@ how many it found.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import sys
@@ -170,6 +172,17 @@ def _open(path: str, mode: str) -> IO:
         raise error(f"{key}={path}: cannot open ({why}); give a {fix} file") from None
 
 
+def _source(cfg: DictConfig) -> BinaryIO:
+    """The lines to translate: ``src=`` (one sentence, or a list), else ``input=``, else standard input."""
+    given = cfg.get("src")
+    if given is None:
+        return _open(cfg.input, "rb") if cfg.get("input") else sys.stdin.buffer
+    if cfg.get("input"):
+        raise ConfigError("src= and input= both given: translate either the sentence(s) of src= or the file of input=")
+    sentences = [given] if isinstance(given, str) else [str(s) for s in given]
+    return io.BytesIO("".join(" ".join(s.splitlines()) + "\n" for s in sentences).encode("utf-8"))
+
+
 def _run(cfg: DictConfig) -> int:
     if OmegaConf.is_missing(cfg, "run"):
         raise ConfigError("run=… is missing: pass the folder of a run written by nmt.train, e.g. run=runs/<…>")
@@ -180,9 +193,8 @@ def _run(cfg: DictConfig) -> int:
     max_len = cfg.get("max_len")
     run = load_run(cfg.run, cfg.checkpoint, cfg.device, int(cfg.average))
     translator = Translator.from_run(run, None if max_len is None else int(max_len))  # as nmt.evaluate
-    interactive = not cfg.get("input") and sys.stdin.isatty()
-    batch_lines = 1 if interactive else int(cfg.batch_lines)
-    source = _open(cfg.input, "rb") if cfg.get("input") else sys.stdin.buffer
+    source = _source(cfg)
+    batch_lines = 1 if source is sys.stdin.buffer and sys.stdin.isatty() else int(cfg.batch_lines)
     try:
         if cfg.get("output"):
             with _open(cfg.output, "w") as sink:
@@ -208,7 +220,7 @@ def main(cfg: DictConfig) -> None:
 
 def cli() -> None:
     """The ``nmt-translate`` console script (and ``python -m nmt.translate``)."""
-    prepare_argv("nmt.translate", "translate", text_keys=("input", "output"))
+    prepare_argv("nmt.translate", "translate", text_keys=("src", "input", "output"))
     main()
 
 

@@ -139,3 +139,18 @@ def test_the_command_reads_and_writes_files_with_nbest(transformer_run, tmp_path
     assert done.returncode == 0, done.stderr
     lines = out.read_text(encoding="utf-8").split("\n")[:-1]
     assert len(lines) == 4 and all(NBEST.match(line) for line in lines) and done.stdout == ""
+
+
+@pytest.mark.slow
+def test_src_takes_sentences_as_typed_like_stdin(transformer_run, tmp_path):
+    """``src=`` (as nmt.plot has it): a sentence with commas and quotes, or a list, gives what stdin gives."""
+    base = [sys.executable, "-m", "nmt.translate", f"run={transformer_run}", "decode=greedy"]
+    typed = 'the man, who sees "the dog" , sleeps .'
+    piped = subprocess.run(base, input=f"{typed}\nthe dog sleeps .\n", capture_output=True, text=True, cwd=tmp_path)
+    one = subprocess.run([*base, f"src={typed}"], capture_output=True, text=True, cwd=tmp_path)
+    both = subprocess.run([*base, "src=[the man sleeps .,the dog sleeps .]"], capture_output=True, text=True)
+    assert piped.returncode == one.returncode == both.returncode == 0, one.stderr + both.stderr
+    assert one.stdout == piped.stdout.split("\n")[0] + "\n"
+    assert both.stdout.count("\n") == 2 and both.stdout.split("\n")[1] == piped.stdout.split("\n")[1]
+    clash = subprocess.run([*base, f"src={typed}", "input=x.txt"], capture_output=True, text=True, cwd=tmp_path)
+    assert clash.returncode == 2 and clash.stderr.count("\n") == 1 and "src= and input= both given" in clash.stderr
