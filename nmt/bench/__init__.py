@@ -29,6 +29,9 @@ which training pays too. Lightning puts the module in train mode, so dropout is 
 
 Writes ``output`` (default ``runs/bench/<date>_<time>.json``) and prints a table of the figures.
 
+``python -m nmt.bench.levers`` trains each model under each CPU lever (threads against DDP processes,
+eager against ``torch.compile``) and prints them side by side.
+
 ``python -m nmt.bench.large_corpus`` is a separate script: a generated corpus of millions of pairs,
 its vocabulary, its memory-mapped store and training from it, beside Multi30k.
 """

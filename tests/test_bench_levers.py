@@ -1,0 +1,65 @@
+"""nmt.bench.levers: ranks combined into one row, and the quick run reporting every lever's row."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from nmt.bench.levers import LEVERS, combine, format_levers, levers
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def rank(tokens: int, seconds: float, flops_per_token: int, warmup: float) -> dict:
+    return {
+        "seconds": seconds,
+        "target_tokens": tokens,
+        "flops_per_target_token": flops_per_token,
+        "threads": 1,
+        "step_ms_median": 10 * seconds,
+        "warmup_seconds": warmup,
+        "padding_fraction": 0.1,
+        "steps": 4,
+        "warmup_steps": 1,
+        "max_tokens": 256,
+    }
+
+
+def test_ranks_add_tokens_over_the_slowest_rank():
+    row = combine([rank(300, 2.0, 1000, 1.0), rank(100, 4.0, 4000, 3.0)])
+    assert row["processes"] == 2 and row["target_tokens"] == 400
+    assert row["train_tokens_per_s"] == 100.0  # 400 tokens over the slower rank's 4 s
+    assert row["flops_per_target_token"] == 1750  # (300·1000 + 100·4000) / 400
+    assert row["achieved_gflops"] == pytest.approx(700_000 / 4 / 1e9, abs=1e-3)
+    assert row["warmup_seconds"] == 3.0 and row["step_ms_median"] == 40.0
+
+
+@pytest.mark.slow
+def test_quick_levers_report_every_row(tmp_path):
+    out = tmp_path / "levers.json"
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(
+            config_name="bench",
+            overrides=["quick=true", "models=[transformer]", f"cache_dir={tmp_path / 'cache'}", f"output={out}"],
+        )
+    report = levers(cfg)
+    written = json.loads(out.read_text())
+    rows = written["models"]["transformer"]
+    compiled = [k for k in rows if k.endswith("+compile")]
+    assert set(rows) == set(LEVERS) | set(compiled) and len(compiled) == 1
+    assert rows[compiled[0].removesuffix("+compile")]["processes"] == rows[compiled[0]]["processes"]
+    peak = written["peak_gflops"]
+    assert peak["1thread"] > 0 and peak["2threads"] > 0
+    assert rows["2ddp_1thread"]["processes"] == 2 and rows["2ddp_1thread"]["mfu_peak_gflops"] == 2 * peak["1thread"]
+    assert (
+        rows["1proc_2threads"]["threads_per_process"] == 2
+        and rows["1proc_2threads"]["mfu_peak_gflops"] == peak["2threads"]
+    )
+    for row in rows.values():
+        assert row["train_tokens_per_s"] > 0 and row["mfu"] > 0 and row["steps"] == 2
+    assert "compile_seconds" in rows[compiled[0]]
+    table = format_levers(report)
+    assert all(name in table for name in rows)
