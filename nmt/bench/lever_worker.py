@@ -58,8 +58,12 @@ def main(argv: list[str]) -> None:
     spec = OmegaConf.load(argv[0])
     report = measure(spec.cfg, spec.job)
     Path(argv[1]).write_text(json.dumps(report))
-    job = OmegaConf.to_container(spec.job)
-    print(f"nmt.bench.lever_worker: {json.dumps(job | {'report': report})}", file=sys.stderr)  # progress
+    job = spec.job
+    print(  # progress: the parent prints nothing until every lever is done
+        f"nmt.bench.lever_worker: {job.model} {job.devices}x{job.threads} compile={job.compile} rank {report['rank']}: "
+        f"{report['train_tokens_per_s']} tokens/s, warm-up {report['warmup_seconds']} s",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":
