@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from nmt.checkpoint import build_model
 from nmt.errors import ConfigError, NmtError
+from nmt.schedule import has_budget
 from nmt.search import DecodeSettings
 from nmt.vocab import BOS_ID, EOS_ID, PAD_ID, VocabSettings
 
@@ -72,6 +73,12 @@ def _check_model(cfg: DictConfig) -> None:
     optimizer = _built("model.optimizer", lambda: instantiate(cfg.model.optimizer)(stand_in))
     if cfg.model.get("scheduler"):
         _built("model.scheduler", lambda: instantiate(cfg.model.scheduler)(optimizer))
+        cooldown = cfg.model.scheduler.get("cooldown") or 0
+        if cooldown > 0 and not has_budget(OmegaConf.to_container(cfg.trainer, resolve=True)):
+            raise ConfigError(
+                f"model.scheduler.cooldown={cooldown} needs a training budget to cool down into: "
+                "set trainer.max_time, trainer.max_steps or trainer.max_epochs (not -1)"
+            )
 
 
 def _check_data_settings(cfg: DictConfig) -> None:

@@ -46,6 +46,7 @@ ALLOWED_TARGETS = frozenset(
         "torch.optim.AdamW",
         "torch.optim.SGD",
         "nmt.schedule.inverse_sqrt",
+        "nmt.schedule.constant",
     }
 )
 # The callbacks and loggers (conf/callbacks/, conf/logger/) that resuming a run may instantiate from

@@ -7,7 +7,8 @@ and resuming rely on.
   translate and results.json point at);
 * the averaging pool (``SpacedCheckpoint``: ``average=N`` in nmt.evaluate and ``checkpoint.average``);
 * ``checkpoints/last.ckpt`` and the graceful stop on SIGINT/SIGTERM (``LastCheckpoint``: resume);
-* the RNG states in every checkpoint (``RngState``: an exact resume).
+* the RNG states in every checkpoint (``RngState``: an exact resume);
+* the budget clock that a schedule's cooldown reads (``nmt.schedule.BudgetClock``).
 
 From the config (``conf/callbacks/*.yaml``, ``conf/logger/*.yaml``: one ``_target_`` entry per
 name, ``null`` drops one): the learning-rate monitor, the attention heatmaps, early stopping, and the
@@ -36,6 +37,7 @@ from nmt.errors import ConfigError
 from nmt.quiet import LineProgress, on_terminal, quiet_lightning
 from nmt.resume import LAST
 from nmt.run_state import AppendingCSVLogger, AtomicCheckpointIO, LastCheckpoint, RngState, SpacedCheckpoint
+from nmt.schedule import BudgetClock
 
 
 def _ddp_precision(accelerator: str) -> str:
@@ -108,7 +110,7 @@ def build_callbacks(cfg: DictConfig, run_dir: Path) -> RunCallbacks:
     last = LastCheckpoint(run_dir / LAST, every_n_steps=ckpt.get("every_n_steps") or 0)
     configured = [_instantiate(c, f"callbacks.{name}") for name, c in entries(cfg, "callbacks")]
     # last.ckpt after best and pool: its copy of their state includes this validation's update.
-    return RunCallbacks(best=best, pool=pool, last=last, all=[*configured, RngState(), best, pool, last])
+    return RunCallbacks(best=best, pool=pool, last=last, all=[*configured, BudgetClock(), RngState(), best, pool, last])
 
 
 def build_loggers(cfg: DictConfig, run_dir: Path, resume_step: int | None) -> list[Logger]:

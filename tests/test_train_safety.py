@@ -38,11 +38,13 @@ def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
         ("checkpoint.every_n_steps=-1", r"^checkpoint\.every_n_steps=-1 must be >= 0"),
         ("data.vocab.size=4", r"^vocab\.size=4 is too small"),
         ("data.max_tokens=0", r"^data\.max_tokens=0 must be a positive"),
+        ("model.scheduler.cooldown=1.5", r"^model\.scheduler: cooldown must be a fraction"),
+        ("model.scheduler.cooldown=0.2 trainer.max_epochs=-1", r"^model\.scheduler\.cooldown=0\.2 needs a training budget"),
     ],
 )
 def test_config_errors_fail_before_any_data_is_read(override, message, tmp_path):
     missing = tmp_path / "no-such-corpus"  # reading the data first would raise a CorpusError instead
-    cfg = compose_train([*tiny_overrides(missing, tmp_path / "cache", "transformer"), override])
+    cfg = compose_train([*tiny_overrides(missing, tmp_path / "cache", "transformer"), *override.split()])
     with pytest.raises(ConfigError, match=message):
         from nmt.training import train
 
