@@ -12,6 +12,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from hydra.utils import instantiate
+from pytorch_lightning.plugins.precision import MixedPrecision, Precision
 from omegaconf import OmegaConf
 from torch import Tensor, nn
 from torch.optim import Optimizer
@@ -173,6 +174,17 @@ class Seq2SeqModule(pl.LightningModule):
             return optimizer
         scheduler = self.scheduler_factory(optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def configure_gradient_clipping(
+        self, optimizer: Optimizer, gradient_clip_val: float | None = None, gradient_clip_algorithm: str | None = None
+    ) -> None:
+        plugin = self.trainer.precision_plugin
+        if gradient_clip_val and isinstance(plugin, MixedPrecision) and plugin.scaler is None:
+            # bf16-mixed has no loss scaler, so there is nothing to unscale before clipping; Lightning
+            # still refuses to clip for an optimiser that could unscale itself (fused Adam): clip as fp32 does.
+            Precision.clip_gradients(plugin, optimizer, gradient_clip_val, gradient_clip_algorithm or "norm")
+            return
+        super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if not self.weights_finite():  # raised before the file is opened: a good checkpoint stays
