@@ -12,8 +12,8 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from hydra.utils import instantiate
-from pytorch_lightning.plugins.precision import MixedPrecision, Precision
 from omegaconf import OmegaConf
+from pytorch_lightning.plugins.precision import MixedPrecision, Precision
 from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler

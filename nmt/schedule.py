@@ -16,6 +16,7 @@ checkpoint). Under DDP rank 0's fraction is broadcast, so every rank steps with 
 from __future__ import annotations
 
 import math
+
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Timer
 from torch.optim import Optimizer

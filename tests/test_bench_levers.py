@@ -43,13 +43,23 @@ def test_quick_levers_report_every_row(tmp_path):
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(
             config_name="bench",
-            overrides=["quick=true", "models=[transformer]", f"cache_dir={tmp_path / 'cache'}", f"output={out}"],
+            overrides=[
+                "quick=true",
+                "models=[transformer]",
+                f"cache_dir={tmp_path / 'cache'}",
+                f"output={out}",
+                "~variants",  # one variant instead of the default three: each row is a fresh process
+                '+variants={no_dropout: ["model.net.dropout=0.0"]}',
+            ],
         )
     report = levers(cfg)
     written = json.loads(out.read_text())
     rows = written["models"]["transformer"]
     compiled = [k for k in rows if k.endswith("+compile")]
-    assert set(rows) == set(LEVERS) | set(compiled) and len(compiled) == 1
+    varied = [k for k in rows if k.endswith("+no_dropout")]
+    assert set(rows) == set(LEVERS) | set(compiled) | set(varied) and len(compiled) == len(varied) == 1
+    assert varied[0].removesuffix("+no_dropout") == compiled[0].removesuffix("+compile")  # at the fastest layout
+    assert rows[varied[0]]["overrides"] == ["model.net.dropout=0.0"]
     assert rows[compiled[0].removesuffix("+compile")]["processes"] == rows[compiled[0]]["processes"]
     peak = written["peak_gflops"]
     assert peak["1thread"] > 0 and peak["2threads"] > 0

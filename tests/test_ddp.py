@@ -27,6 +27,7 @@ COMMON = [
     "model.net.dec_layers=2",
     "model.net.d_ff=64",
     "model.scheduler.warmup_steps=30",
+    "model.scheduler.cooldown=0.3",  # under DDP rank 0 broadcasts the budget spent: one rate on both ranks
     "model.optimizer.lr=5e-3",
     "trainer.max_epochs=6",
     "trainer.num_sanity_val_steps=0",
@@ -59,6 +60,12 @@ def _val_losses(run_dir: Path) -> list[float]:
     return [float(r["val/loss"]) for r in rows if r.get("val/loss")]
 
 
+def _learning_rates(run_dir: Path) -> list[float]:
+    rows = list(csv.DictReader((run_dir / "metrics.csv").open()))
+    column = next(k for k in rows[0] if k.startswith("lr-"))
+    return [float(r[column]) for r in rows if r.get(column)]
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Path]:
     cache = tmp_path_factory.mktemp("cache")
@@ -80,6 +87,9 @@ def test_ddp_trains_from_the_store_and_matches_one_process(runs):
     assert ddp["train"]["tokens_per_s"] == pytest.approx(
         ddp["train"]["target_tokens"] / ddp["train"]["wall_time_s"], rel=0.01
     )
+    for run in runs.values():  # both cooled down into the end of their 6 epochs
+        lrs = _learning_rates(run)
+        assert lrs[-1] < 0.15 * max(lrs), lrs[-5:]
 
 
 def test_the_ddp_run_folder_is_whole_and_reloads(runs):

@@ -85,4 +85,4 @@ def test_a_run_with_a_cooldown_ends_at_a_rate_near_zero(model, reverse_corpus, t
     if model == "rnn":
         assert lrs[10] == lrs[20] == peak
     second_half = [lrs[s] for s in range(steps // 2 + 3, steps + 1)]
-    assert all(b < a for a, b in zip(second_half, second_half[1:]))
+    assert all(b < a for a, b in zip(second_half, second_half[1:], strict=False))

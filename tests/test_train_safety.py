@@ -39,7 +39,10 @@ def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
         ("data.vocab.size=4", r"^vocab\.size=4 is too small"),
         ("data.max_tokens=0", r"^data\.max_tokens=0 must be a positive"),
         ("model.scheduler.cooldown=1.5", r"^model\.scheduler: cooldown must be a fraction"),
-        ("model.scheduler.cooldown=0.2 trainer.max_epochs=-1", r"^model\.scheduler\.cooldown=0\.2 needs a training budget"),
+        (
+            "model.scheduler.cooldown=0.2 trainer.max_epochs=-1",
+            r"^model\.scheduler\.cooldown=0\.2 needs a training budget",
+        ),
     ],
 )
 def test_config_errors_fail_before_any_data_is_read(override, message, tmp_path):

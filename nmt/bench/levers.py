@@ -14,7 +14,9 @@ at its default size, training target tokens/s and MFU with the same warm-up and 
   ranks over the slower rank's time; MFU against twice the one-thread peak;
 * ``<best>+compile``: the fastest of those three again with ``torch.compile`` (inductor). Its
   ``compile_seconds`` is its warm-up time minus the eager warm-up time; the rate excludes the
-  warm-up, but shapes first seen in the timed steps still compile there (batches vary in shape).
+  warm-up, but shapes first seen in the timed steps still compile there (batches vary in shape);
+* ``<best>+<variant>``: the fastest layout again, eager, with each entry of ``variants`` (overrides:
+  by default half and twice the batch budget, and dropout off, which prices all dropout kernels).
 
 Every measurement runs in fresh processes (``nmt.bench.lever_worker``). Writes one JSON (default
 ``runs/bench/levers_<date>_<time>.json``) and prints one table.
@@ -122,6 +124,10 @@ def levers(cfg: DictConfig) -> dict:
         p, t = LEVERS[best]
         rows[f"{best}+compile"] = compiled = run_lever(plain, data, name, p, t, True)
         compiled["compile_seconds"] = round(compiled["warmup_seconds"] - rows[best]["warmup_seconds"], 3)
+        for variant, extra in (cfg.get("variants") or {}).items():
+            varied = plain.copy()
+            varied.overrides = [*plain.overrides, *extra]
+            rows[f"{best}+{variant}"] = {**run_lever(varied, data, name, p, t, False), "overrides": list(extra)}
         report["models"][name] = rows
     for t in samples:
         samples[t].append(_peak(cfg, t).gflops)
@@ -150,14 +156,14 @@ def format_levers(report: dict) -> str:
         f"({pk['size']}x{pk['size']})",
         f"data: {report['data']['name']} ({report['data']['reason']})",
         "",
-        f"{'model':<12} {'lever':<22} {'tokens/s':>9} {'GFLOP/s':>8} {'mfu':>6} {'mfu vs':<18} "
+        f"{'model':<12} {'lever':<30} {'tokens/s':>9} {'GFLOP/s':>8} {'mfu':>6} {'mfu vs':<18} "
         f"{'step ms':>8} {'warm-up s':>9} {'compile s':>9}",
     ]
     for name, rows in report["models"].items():
         for lever, r in rows.items():
             compile_s = f"{r['compile_seconds']:>9.1f}" if "compile_seconds" in r else f"{'':>9}"
             lines.append(
-                f"{name:<12} {lever:<22} {r['train_tokens_per_s']:>9.0f} {r['achieved_gflops']:>8.2f} "
+                f"{name:<12} {lever:<30} {r['train_tokens_per_s']:>9.0f} {r['achieved_gflops']:>8.2f} "
                 f"{r['mfu']:>6.3f} {r['mfu_peak']:<18} {r['step_ms_median']:>8.0f} {r['warmup_seconds']:>9.1f} "
                 f"{compile_s}"
             )
