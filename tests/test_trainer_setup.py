@@ -19,6 +19,7 @@ from nmt.module import Seq2SeqModule
 from nmt.resume import resume_config
 from nmt.run_state import AppendingCSVLogger, RngState
 from nmt.safe_load import load_run_config, read_checkpoint
+from nmt.schedule import BudgetClock
 from nmt.search import DecodeSettings, decode
 from nmt.trainer_setup import build_callbacks, build_loggers
 
@@ -30,11 +31,12 @@ def _types(overrides, tmp_path) -> list[type]:
 
 
 def test_callbacks_come_from_the_config_and_the_checkpoints_are_always_there(tmp_path):
-    assert _types([], tmp_path) == [LearningRateMonitor, AttentionHeatmaps, RngState]
-    assert _types(["callbacks=none"], tmp_path) == [RngState]
+    assert _types([], tmp_path) == [LearningRateMonitor, AttentionHeatmaps, BudgetClock, RngState]
+    assert _types(["callbacks=none"], tmp_path) == [BudgetClock, RngState]
     assert _types(["callbacks=[default,early_stopping]", "callbacks.heatmaps=null"], tmp_path) == [
         LearningRateMonitor,
         EarlyStopping,
+        BudgetClock,
         RngState,
     ]
     stop = build_callbacks(compose_train(["callbacks=[early_stopping]", "checkpoint.monitor=val/loss",
