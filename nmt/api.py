@@ -218,6 +218,7 @@ class Translator:
         need_weights: bool = False,
         samples: int = 1,
         progress: bool = False,
+        workers: int = 1,
     ) -> list[list[Translation]]:
         """Translate with explicit settings; per sentence, its hypotheses best first.
 
@@ -229,6 +230,7 @@ class Translator:
             need_weights: keep each hypothesis' cross-attention.
             samples: draw this many samples per sentence (strategy "sample" only).
             progress: show a progress bar (on a terminal).
+            workers: decode in this many processes (CPU only; ``nmt.decoding.decode_ids``).
         """
         if samples < 1 or (samples > 1 and settings.strategy != "sample"):
             raise ConfigError(f"samples={samples}: several samples per sentence need strategy 'sample'")
@@ -238,7 +240,7 @@ class Translator:
         self._warn_unknown(read, ids)
         rows = [i for i, x in enumerate(ids) if x for _ in range(samples)]  # sentence of every decoded row
         self.model.eval()
-        hyps = decode_ids(self.model, [ids[i] for i in rows], settings, max_tokens, need_weights, progress)
+        hyps = decode_ids(self.model, [ids[i] for i in rows], settings, max_tokens, need_weights, progress, workers)
         out: list[list[Translation]] = [[] for _ in sentences]
         for i, row_hyps in zip(rows, hyps, strict=True):
             out[i].extend(self._translation(sentences[i], read[i], ids[i], h, truncated[i]) for h in row_hyps)
@@ -256,13 +258,14 @@ class Translator:
         settings: DecodeSettings,
         max_tokens: int = 4096,
         progress: bool = False,
+        workers: int = 1,
     ) -> Scored:
         """Translate and score against references, line by line (``nmt.decoding.decode_and_score``).
 
         Returns the hypotheses, the best texts and a scores dict: BLEU, chrF, lowercased BLEU with
         their sacreBLEU signatures, timing and the decoding settings, as ``nmt.evaluate`` reports them.
         """
-        return decode_and_score(self, sentences, references, settings, max_tokens, progress)
+        return decode_and_score(self, sentences, references, settings, max_tokens, progress, workers)
 
     def next_token(
         self, source: str, prefix: Sequence[int] = (), temperature: float = 1.0, k: int = 10, top_k: int = 0

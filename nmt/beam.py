@@ -20,6 +20,11 @@ log-prob s ≤ 0 can only lose probability, so any completion of length n scores
 ``s / lp(n)``; over the lengths still possible this is largest at ``max(lp(shortest), lp(longest))``.
 The result is therefore the same as running every beam to the maximum length. With
 ``length_penalty=0`` and ``beam_size=1`` this is exactly greedy search.
+
+Stopping rule ``"shortest"`` (faster, not exact): the bound assumes every live beam ends at its
+shortest completion, ``s / lp(t + 2)``, as common toolkits do. It is the exact rule when alpha <= 0
+(the shortest completion is then the best one); with alpha > 0 it can stop a sentence before a longer
+hypothesis that would have won, so it saves the steps of beams that can only win by growing longer.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from nmt.decode_settings import STOPPING
 from nmt.hypotheses import Hypothesis, length_penalty, make_hypothesis, max_lengths, next_log_probs
 from nmt.models.base import Seq2Seq
 
@@ -89,13 +95,16 @@ def beam_search(
     max_len_a: float,
     max_len_b: int,
     need_weights: bool = False,
+    stopping: str = "exact",
 ) -> list[list[Hypothesis]]:
-    """Batched beam search over sentences × beams (see the module docstring for the stopping rule).
+    """Batched beam search over sentences × beams (see the module docstring for the stopping rules).
 
     Shapes: src, src_mask (B, S) -> per sentence up to n_best distinct hypotheses, best score first.
     """
     if not 1 <= n_best <= beam_size:
         raise ValueError(f"beam search needs 1 <= n_best <= beam_size, got n_best={n_best}, beam_size={beam_size}")
+    if stopping not in STOPPING:
+        raise ValueError(f"beam search stopping must be one of {STOPPING}, got {stopping!r}")
     K = beam_size
     state = model.init_state(model.encode(src, src_mask))  # one row per sentence until the first step
     beams = _Beams.start(max_lengths(src_mask, max_len_a, max_len_b))
@@ -112,7 +121,7 @@ def beam_search(
             beams.attention = now if past is None else torch.cat([past, now], dim=1)  # (B'·k, t + 1, L, h, S)
         _finalize(finished, beams, values, origin, token, model.eos_id, K, length_penalty, src_mask)
         scores, origin, token = _best_live(values, origin, token, model.eos_id, K)  # (B', K') each, K' <= K
-        done = _sentences_done(finished, beams, scores, t, length_penalty)  # (B',)
+        done = _sentences_done(finished, beams, scores, t, length_penalty, stopping == "exact")  # (B',)
         if bool(done.all()):
             break
         keep = (~done).nonzero().squeeze(1)  # (B'',) sentences still searching
@@ -199,15 +208,18 @@ def _best_live(
     return live.gather(1, order), origin.gather(1, order), token.gather(1, order)
 
 
-def _sentences_done(finished: _Finished, beams: _Beams, scores: Tensor, t: int, alpha: float) -> Tensor:
-    """Which sentences are settled (the exact rule of the module docstring).
+def _sentences_done(
+    finished: _Finished, beams: _Beams, scores: Tensor, t: int, alpha: float, exact: bool = True
+) -> Tensor:
+    """Which sentences are settled (the exact rule of the module docstring, or "shortest" when not ``exact``).
 
     Shapes: scores (B', K') of the new live prefixes, which have t + 1 tokens -> (B',) bool.
     """
     nth = finished.top[beams.sentence, -1]  # (B',) the n-th best finished score, -inf if fewer
     best_live = scores.max(dim=1).values  # (B',)
-    shortest = torch.full_like(beams.limits, t + 2)  # (B',) t + 1 tokens and EOS
-    best_lp = torch.maximum(length_penalty(shortest, alpha), length_penalty(beams.limits + 1, alpha))  # (B',)
-    reachable = best_live / best_lp  # (B',) the best score any live beam can still finish with
+    best_lp = length_penalty(torch.full_like(beams.limits, t + 2), alpha)  # (B',) t + 1 tokens and EOS
+    if exact:  # ... or at the longest length still possible, whichever divides by more
+        best_lp = torch.maximum(best_lp, length_penalty(beams.limits + 1, alpha))  # (B',)
+    reachable = best_live / best_lp  # (B',) the best score a live beam can still finish with (exact: at most)
     no_live = best_live == float("-inf")  # (B',)
     return no_live | (nth >= reachable)

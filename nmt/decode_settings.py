@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from nmt.errors import ConfigError
 
 STRATEGIES = ("greedy", "beam", "sample")
+STOPPING = ("exact", "shortest")  # when a sentence's beam search ends (the rules: nmt.beam)
+PRECISIONS = ("fp32", "bf16")  # the model's matmuls while decoding; scores are always summed in fp32
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,10 @@ class DecodeSettings:
         temperature: logits are divided by it before sampling (> 0; → 0 approaches greedy).
         top_k: sample among the k most likely pieces only; 0 keeps them all.
         seed: seeds the sampling generator; None draws from torch's global generator.
+        stopping: when a sentence's beam search ends (beam): "exact" (never changes the result) or
+            "shortest" (faster; assumes each live beam ends at its shortest completion, see ``nmt.beam``).
+        precision: "fp32", or "bf16": the model runs under ``torch.autocast`` in bfloat16 (faster on CPUs
+            and GPUs with bf16 units; the log-probabilities and scores stay fp32, hypotheses may differ).
     """
 
     strategy: str = "greedy"
@@ -33,6 +39,8 @@ class DecodeSettings:
     temperature: float = 1.0
     top_k: int = 0
     seed: int | None = None
+    stopping: str = "exact"
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         checks = [
@@ -42,6 +50,8 @@ class DecodeSettings:
             (self.max_len_a >= 0 and self.max_len_b >= 0, "max_len_a and max_len_b must be >= 0"),
             (self.temperature > 0, f"temperature must be > 0 (use greedy for 0), got {self.temperature}"),
             (self.top_k >= 0, f"top_k must be >= 0 (0 disables it), got {self.top_k}"),
+            (self.stopping in STOPPING, f"stopping must be one of {STOPPING}, got {self.stopping!r}"),
+            (self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}, got {self.precision!r}"),
         ]
         for ok, message in checks:
             if not ok:

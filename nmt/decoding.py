@@ -17,8 +17,9 @@ length (``nmt.data``).
 
 from __future__ import annotations
 
+import multiprocessing
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
@@ -26,6 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from nmt.batch import Batch
+from nmt.errors import ConfigError
 from nmt.metrics import score_texts
 from nmt.models.base import Seq2Seq, eval_mode
 from nmt.search import DecodeSettings, Hypothesis, decode
@@ -40,7 +42,13 @@ class SentenceTranslator(Protocol):
     max_len: int | None
 
     def decode(
-        self, sentences: Sequence[str], settings: DecodeSettings, max_tokens: int = ..., *, progress: bool = ...
+        self,
+        sentences: Sequence[str],
+        settings: DecodeSettings,
+        max_tokens: int = ...,
+        *,
+        progress: bool = ...,
+        workers: int = ...,
     ) -> list[list[Any]]:
         """Per sentence, its ``nmt.api.Translation``s best first (each has ``.text`` and ``.truncated``)."""
         ...
@@ -104,28 +112,88 @@ def decode_ids(
     max_tokens: int = 4096,
     need_weights: bool = False,
     progress: bool = False,
+    workers: int = 1,
 ) -> list[list[Hypothesis]]:
     """Decode source piece ids (without EOS) in ``decode_batches``; hypotheses in input order.
 
     With sampling and a seed, batch number i is sampled with seed + i, so sentences in different
     batches do not share one random stream. ``progress`` shows a tqdm bar (on a terminal).
 
+    ``workers`` > 1 decodes the batches in that many processes (CPU models only), each with its share
+    of torch's threads (at least one): on a small CPU one thread per process keeps every core busy
+    where a second thread in one process buys little. The hypotheses are the same as with one.
+
     Shapes: each batch's src, src_mask (B, S) with B · K · S <= max_tokens (or B = 1).
     """
-    device = next(model.parameters()).device
     out: list[list[Hypothesis] | None] = [None] * len(ids)
-    seeded = settings.strategy == "sample" and settings.seed is not None
     batches = decode_batches([len(x) + 1 for x in ids], max_tokens, rows_per_sentence(settings))
+    jobs = [(number, chunk, [ids[k] for k in chunk]) for number, chunk in enumerate(batches)]
     bar = tqdm(total=len(ids), desc="translating", unit="sent", disable=None if progress else True)
     with eval_mode(model), torch.inference_mode(), bar:
-        for number, chunk in enumerate(batches):
-            batch = Batch.from_ids([ids[k] for k in chunk], None, chunk, model.pad_id, model.bos_id, model.eos_id)
-            batch_settings = replace(settings, seed=settings.seed + number) if seeded else settings
-            hyps = decode(model, batch.src.to(device), batch.src_mask.to(device), batch_settings, need_weights)
+        if workers > 1 and len(jobs) > 1:
+            done = _decode_in_processes(model, jobs, settings, need_weights, workers)
+        else:
+            done = (_decode_job(model, job, settings, need_weights) for job in jobs)
+        for chunk, hyps in done:
             for k, h in zip(chunk, hyps, strict=True):
                 out[k] = h
             bar.update(len(chunk))
     return out  # type: ignore[return-value]
+
+
+_Job = tuple[int, list[int], list[Sequence[int]]]  # batch number, sentence indices, their source ids
+
+
+def _decode_job(
+    model: Seq2Seq, job: _Job, settings: DecodeSettings, need_weights: bool
+) -> tuple[list[int], list[list[Hypothesis]]]:
+    """Decode one batch of ``decode_batches``: its sentence indices and their hypotheses."""
+    number, chunk, sources = job
+    if settings.strategy == "sample" and settings.seed is not None:
+        settings = replace(settings, seed=settings.seed + number)
+    batch = Batch.from_ids(sources, None, chunk, model.pad_id, model.bos_id, model.eos_id)
+    device = next(model.parameters()).device
+    return chunk, decode(model, batch.src.to(device), batch.src_mask.to(device), settings, need_weights)
+
+
+def _decode_in_processes(
+    model: Seq2Seq, jobs: list[_Job], settings: DecodeSettings, need_weights: bool, workers: int
+) -> Iterator[tuple[list[int], list[list[Hypothesis]]]]:
+    """The jobs decoded by a pool of ``workers`` processes, longest batches first, as they finish."""
+    device = next(model.parameters()).device
+    if device.type != "cpu":
+        raise ConfigError(f"workers={workers} decodes in CPU processes, but the model is on {device}: use workers=1")
+    threads = max(1, torch.get_num_threads() // workers)
+    # fork where there is one (the workers inherit the model without a copy), else spawn (pickled).
+    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    args = (model, threads, settings, need_weights)
+    with ctx.Pool(min(workers, len(jobs)), initializer=_start_worker, initargs=args) as pool:
+        for chunk, hyps in pool.imap_unordered(_worker_job, reversed(jobs)):
+            yield chunk, [[_from_worker(h) for h in row] for row in hyps]
+
+
+_WORKER: dict[str, Any] = {}  # in a decoding worker process: its model and settings
+
+
+def _start_worker(model: Seq2Seq, threads: int, settings: DecodeSettings, need_weights: bool) -> None:
+    torch.set_num_threads(threads)
+    _WORKER.update(model=model, settings=settings, need_weights=need_weights)
+
+
+def _worker_job(job: _Job) -> tuple[list[int], list[list[Hypothesis]]]:
+    """``_decode_job`` in a worker; attention goes back as numpy arrays (a tensor would travel as a
+    shared-memory handle, one file descriptor each)."""
+    with torch.inference_mode():
+        chunk, hyps = _decode_job(_WORKER["model"], job, _WORKER["settings"], _WORKER["need_weights"])
+    return chunk, [[_to_parent(h) for h in row] for row in hyps]
+
+
+def _to_parent(h: Hypothesis) -> Hypothesis:
+    return h if h.attention is None else replace(h, attention=h.attention.numpy())
+
+
+def _from_worker(h: Hypothesis) -> Hypothesis:
+    return h if h.attention is None else replace(h, attention=torch.from_numpy(h.attention))
 
 
 def decode_timing(sentences: int, seconds: float) -> dict:
@@ -158,6 +226,7 @@ def decode_and_score(
     settings: DecodeSettings,
     max_tokens: int = 4096,
     progress: bool = False,
+    workers: int = 1,
 ) -> Scored:
     """Translate ``sources`` with ``translator`` (its preprocessing, truncation and batching) and score the
     best hypothesis of each against ``references``, line by line.
@@ -168,7 +237,7 @@ def decode_and_score(
     if len(sources) != len(references):
         raise ValueError(f"{len(sources)} sources but {len(references)} references: they must pair line by line")
     start = time.perf_counter()
-    translations = translator.decode(sources, settings, max_tokens, progress=progress)
+    translations = translator.decode(sources, settings, max_tokens, progress=progress, workers=workers)
     seconds = time.perf_counter() - start
     texts = [t[0].text for t in translations]
     scores = {
@@ -176,6 +245,7 @@ def decode_and_score(
         **decode_timing(len(texts), seconds),
         "decode": asdict(settings),
         "max_tokens": int(max_tokens),
+        "workers": int(workers),
         "max_len": translator.max_len,
         "truncated_sources": sum(t[0].truncated for t in translations),
     }

@@ -42,6 +42,10 @@ def decode_tag(settings: DecodeSettings, checkpoint: str = "best", average: int 
         tag = f"sample-t{settings.temperature:g}-k{settings.top_k}-seed{settings.seed}"
     else:
         tag = settings.strategy
+    if settings.strategy == "beam" and settings.stopping != "exact":
+        tag += f"-stop{settings.stopping}"
+    if settings.precision != "fp32":
+        tag += f"-{settings.precision}"
     if (settings.max_len_a, settings.max_len_b) != (1.5, 10):
         tag += f"-len{settings.max_len_a:g}x{settings.max_len_b}"
     if average:
@@ -144,7 +148,8 @@ def evaluate(cfg: DictConfig) -> dict:
     name, sources, references = load_eval_set(run, cfg)
     max_len = cfg.get("max_len")
     translator = Translator.from_run(run, None if max_len is None else int(max_len))  # as nmt.translate
-    scored = decode_and_score(translator, sources, references, settings, int(cfg.max_tokens), progress=True)
+    workers = int(cfg.get("workers") or 1)
+    scored = decode_and_score(translator, sources, references, settings, int(cfg.max_tokens), True, workers)
     texts = scored.texts
     average_check = check_average(run, cfg, translator) if run.averaged else None
 

@@ -121,12 +121,14 @@ def _busy_cpu_seconds() -> float | None:
 
 
 def _own_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """CPU seconds of this process and of its finished children (e.g. the decoding worker processes)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 class OtherLoad:
-    """Measures, over a ``with`` block, the share of all CPUs that *other* processes kept busy.
+    """Measures, over a ``with`` block, the share of all CPUs that *other* processes kept busy
+    (this process's own children, once they have ended, count as its own).
 
     0 means the benchmark had the machine to itself; 0.5 on 2 CPUs means another process used a
     whole core, and the timings of the block are not to be trusted. ``share`` is None off Linux.

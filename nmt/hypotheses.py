@@ -62,7 +62,7 @@ def make_hypothesis(
     weights = None
     if attention is not None:
         steps = attention[: tokens.numel() + 1, ..., mask]  # (T + 1, L, h, S_real)
-        weights = steps.permute(1, 2, 0, 3).contiguous()  # (L, h, T + 1, S_real)
+        weights = steps.permute(1, 2, 0, 3).float().contiguous()  # (L, h, T + 1, S_real), fp32 after bf16 decoding too
     return Hypothesis(tokens.tolist(), score, log_prob, weights)
 
 

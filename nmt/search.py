@@ -53,10 +53,21 @@ def decode(
 
     Shapes: src, src_mask (B, S).
     """
+    bf16 = settings.precision == "bf16"
+    with torch.autocast(src.device.type, dtype=torch.bfloat16, enabled=bf16):  # fp32: no change at all
+        found = _search(model, src, src_mask, settings, need_weights)
+    blank = (src_mask.sum(dim=1) <= 1).tolist()  # (B,) only the EOS position is real
+    return [[Hypothesis([], 0.0, 0.0)] if empty else hyps for empty, hyps in zip(blank, found, strict=True)]
+
+
+def _search(
+    model: Seq2Seq, src: Tensor, src_mask: Tensor, settings: DecodeSettings, need_weights: bool
+) -> list[list[Hypothesis]]:
+    """The strategy of ``settings`` on the batch: up to n_best hypotheses per sentence."""
     a, b = settings.max_len_a, settings.max_len_b
     if settings.strategy == "beam":
         k, alpha, n = settings.beam_size, settings.length_penalty, settings.n_best
-        found = beam_search(model, src, src_mask, k, alpha, n, a, b, need_weights)
+        found = beam_search(model, src, src_mask, k, alpha, n, a, b, need_weights, settings.stopping)
     elif settings.strategy == "sample":
         generator = None
         if settings.seed is not None:
@@ -65,8 +76,7 @@ def decode(
         found = [[h] for h in hyps]
     else:
         found = [[h] for h in greedy(model, src, src_mask, a, b, need_weights)]
-    blank = (src_mask.sum(dim=1) <= 1).tolist()  # (B,) only the EOS position is real
-    return [[Hypothesis([], 0.0, 0.0)] if empty else hyps for empty, hyps in zip(blank, found, strict=True)]
+    return found
 
 
 # ---- greedy and sampling -------------------------------------------------------------------------

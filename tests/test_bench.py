@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from nmt.batch import Batch
 from nmt.bench import batch_lengths, bench, choose_data, format_report, spread
 from nmt.checkpoint import load_run
-from nmt.flops import TRAIN_FACTOR, forward_flops, peak_matmul_gflops
+from nmt.flops import TRAIN_FACTOR, OtherLoad, forward_flops, peak_matmul_gflops
 from nmt.models.rnn import Bahdanau, RNNDims
 from nmt.models.transformer import Transformer, TransformerDims
 from nmt.sampler import TokenBucketSampler, padding_fraction
@@ -138,10 +142,15 @@ def test_quick_bench_end_to_end(tmp_path):
         assert DECODE_KEYS | RATIO_KEYS <= model["decode"].keys()
         assert model["decode"]["beam_sequential"]["sentences"] == 3
         assert model["decode"]["greedy_batched"]["sentences"] == 12
+        # decode_workers=[1, 2]: the batched rows again in two processes, on the same sentences
+        for search in ("greedy", "beam"):
+            two = model["decode"][f"{search}_batched_2proc"]
+            assert (two["workers"], two["sentences"]) == (2, 12) and two["sentences_per_s"] > 0
         assert model["profile"] and model["profile"][0]["self_cpu_ms"] >= model["profile"][-1]["self_cpu_ms"]
     assert "targets" not in written  # a benchmark reports figures; goals are the reader's
     table = format_report(report)
     assert "transformer" in table and "rnn" in table and "PASS" not in table and "MISS" not in table
+    assert table.count("2 procs") == 4  # greedy and beam of both models
 
 
 @pytest.mark.slow
@@ -154,3 +163,14 @@ def test_decoding_with_a_trained_run(tmp_path, transformer_run):
     # The run's own model and test split (24 pairs of the reverse corpus), not the toy stand-in.
     assert decode["params"] == sum(p.numel() for p in load_run(transformer_run).model.parameters())
     assert decode["split_sentences"] == 24 and decode["greedy_batched"]["sentences"] == 12
+
+
+def test_other_load_counts_its_own_children_as_its_own():
+    """A bench's decoding worker processes are not "other" load once they have ended."""
+    burn = "import time\nend = time.process_time() + 0.6\nwhile time.process_time() < end: pass"
+    start = time.perf_counter()
+    with OtherLoad() as load:
+        subprocess.run([sys.executable, "-c", burn], check=True)
+    if load.share is not None:  # Linux
+        as_others = 0.6 / ((time.perf_counter() - start) * (os.cpu_count() or 1))  # the child's share of the CPUs
+        assert load.share < as_others / 2

@@ -8,11 +8,14 @@ import random
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 
 import nmt
-from nmt.decoding import cut_sources, decode_batches
+from nmt.decoding import cut_sources, decode_batches, decode_ids
+from nmt.errors import ConfigError
 from nmt.evaluation import evaluate
+from nmt.search import DecodeSettings
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -91,3 +94,50 @@ def test_test_scores_reach_the_trainers_loggers(transformer_run):
     assert float(rows[0]["test/bleu"]) == pytest.approx(results["test"]["bleu"])
     assert float(rows[0]["test/chrf"]) == pytest.approx(results["test"]["chrf"])
     assert int(rows[0]["step"]) == results["train"]["steps"]
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        DecodeSettings("beam", beam_size=3, n_best=2),
+        DecodeSettings("greedy"),
+        DecodeSettings("sample", seed=3),
+    ],
+    ids=lambda s: s.strategy,
+)
+def test_decoding_processes_give_the_same_hypotheses(transformer_run, settings):
+    """workers=2 decodes the batches in two processes: the same hypotheses, scores and attention, in order."""
+    translator = nmt.load(transformer_run)
+    sources = _test_sources(transformer_run)[:40]
+    one, two = (translator.decode(sources, settings, 60, need_weights=True, workers=w) for w in (1, 2))
+    assert len(decode_batches([len(s.split()) for s in sources], 60, 3)) > 2  # several batches to share
+    assert [[t.text for t in row] for row in two] == [[t.text for t in row] for row in one]
+    assert [[t.score for t in row] for row in two] == [[t.score for t in row] for row in one]
+    pairs = [(a, b) for r1, r2 in zip(one, two, strict=True) for a, b in zip(r1, r2, strict=True)]
+    assert all(torch.equal(a.attention, b.attention) for a, b in pairs if a.attention is not None)
+    assert any(a.attention is not None for a, _ in pairs)
+
+
+def test_evaluate_records_its_decoding_processes(transformer_run, tmp_path):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(
+            config_name="evaluate",
+            overrides=[
+                f"run={transformer_run}",
+                "workers=2",
+                "max_tokens=200",
+                f"output={tmp_path / 'e.json'}",
+                f"hypotheses={tmp_path / 'h.txt'}",
+            ],
+        )
+    two = evaluate(cfg)
+    cfg.workers, cfg.output, cfg.hypotheses = 1, str(tmp_path / "e1.json"), str(tmp_path / "h1.txt")
+    one = evaluate(cfg)
+    assert (two["workers"], one["workers"]) == (2, 1) and two["bleu"] == one["bleu"]
+    assert (tmp_path / "h.txt").read_text(encoding="utf-8") == (tmp_path / "h1.txt").read_text(encoding="utf-8")
+
+
+def test_decoding_processes_need_a_cpu_model(transformer_run):
+    model = nmt.load(transformer_run).model.to("meta")
+    with pytest.raises(ConfigError, match="workers=2 decodes in CPU processes.*use workers=1"):
+        decode_ids(model, [[5, 6], [7]], DecodeSettings("greedy"), max_tokens=1, workers=2)

@@ -277,6 +277,69 @@ def test_negative_length_penalty_still_searches_past_the_first_hypothesis():
     assert [h[0].tokens for h in hyps] == [[3], [3]]
 
 
+@pytest.mark.parametrize("make", MODELS)
+@pytest.mark.parametrize("alpha", [0.0, -1.0])
+def test_shortest_stopping_is_exact_without_a_length_bonus(make, alpha):
+    """With alpha <= 0 the shortest completion is the best a live beam can reach: both rules agree."""
+    model, b = make(17), batch(6, seed=17)
+    exact = beam_search(model, b.src, b.src_mask, 3, alpha, 2, 1.0, 3)
+    shortest = beam_search(model, b.src, b.src_mask, 3, alpha, 2, 1.0, 3, stopping="shortest")
+    assert [tokens(h) for h in shortest] == [tokens(h) for h in exact]
+    assert [[x.score for x in h] for h in shortest] == [[x.score for x in h] for h in exact]
+
+
+def searched_rows(model: Seq2Seq, b: Batch, *args, stopping: str) -> tuple[list[list[Hypothesis]], int]:
+    """``beam_search(model, b.src, b.src_mask, *args, stopping=…)`` and the rows its steps ran on."""
+    rows, step = [], model.step
+
+    def counted(prev: Tensor, state: DecoderState, need_weights: bool = False) -> StepOutput:
+        rows.append(prev.numel())
+        return step(prev, state, need_weights)
+
+    model.step = counted  # type: ignore[method-assign]
+    try:
+        return beam_search(model, b.src, b.src_mask, *args, stopping=stopping), sum(rows)
+    finally:
+        del model.step
+
+
+def test_shortest_stopping_steps_fewer_rows_and_can_miss_a_longer_winner():
+    """The trade: under alpha = 2 the exact rule keeps searching and finds 3 3 3 3 3 EOS; "shortest"
+    stops once EOS is the best a live beam could reach if it ended now, after one step."""
+    first = torch.tensor([0.0, 0.0, 0.5, 0.35] + [0.15 / (V - 4)] * (V - 4))
+    table = torch.full((6, V), 1e-6)  # (T, V)
+    table[0], table[1:5, 3], table[5, EOS] = first, 1.0, 1.0
+    model, b = ScriptedLM(table / table.sum(-1, keepdim=True)), batch(2, seed=14)
+    exact, exact_rows = searched_rows(model, b, 1, 2.0, 1, 0.0, 6, stopping="exact")
+    shortest, shortest_rows = searched_rows(model, b, 1, 2.0, 1, 0.0, 6, stopping="shortest")
+    assert [h[0].tokens for h in exact] == [[3] * 5] * 2 and [h[0].tokens for h in shortest] == [[], []]
+    assert shortest_rows == 2 < exact_rows  # one step of the two sentences
+
+
+@pytest.mark.parametrize("make", MODELS)
+def test_shortest_stopping_never_steps_more_rows(make):
+    model, b = make(18), batch(8, seed=18)
+    exact = searched_rows(model, b, 4, 1.0, 1, 1.5, 3, stopping="exact")[1]
+    assert searched_rows(model, b, 4, 1.0, 1, 1.5, 3, stopping="shortest")[1] <= exact
+
+
+@pytest.mark.parametrize("make", MODELS)
+@pytest.mark.parametrize("strategy", ["greedy", "beam"])
+def test_bf16_decoding_scores_what_it_writes(make, strategy):
+    """precision="bf16" runs the model in bfloat16 (autocast): the hypotheses' scores are still their
+    fp32 log-probabilities (to bf16's rounding), and the attention comes back as fp32."""
+    model, b = make(19), batch(5, seed=19)
+    settings = DecodeSettings(strategy, beam_size=3, n_best=2 if strategy == "beam" else 1, precision="bf16")
+    settings = replace(settings, max_len_a=1.0, max_len_b=3)
+    for i, hyps in enumerate(decode(model, b.src, b.src_mask, settings, need_weights=True)):
+        assert hyps
+        for h in hyps:
+            log_prob, attention = teacher_forced(model, b, i, h)
+            assert h.log_prob == pytest.approx(log_prob, abs=0.05 * (len(h.tokens) + 1))
+            assert h.attention is not None and h.attention.dtype == torch.float32
+            assert torch.allclose(h.attention, attention, atol=0.05)
+
+
 def test_finished_sentences_leave_the_batch():
     model, b = tiny(6), batch(8, seed=6)
     model.batch_sizes.clear()
@@ -420,6 +483,8 @@ def test_attention_shapes_rows_and_history(make, settings):
         dict(temperature=0.0),
         dict(top_k=-1),
         dict(max_len_a=-1.0),
+        dict(stopping="early"),
+        dict(precision="fp16"),
     ],
 )
 def test_bad_settings_are_rejected(bad):
@@ -433,6 +498,6 @@ def test_config_files_build_settings(name):
     assert settings.strategy == name and settings.max_len_a == 1.5 and settings.max_len_b == 10
     assert settings.n_best == 1
     if name == "beam":
-        assert (settings.beam_size, settings.length_penalty) == (5, 0.6)
+        assert (settings.beam_size, settings.length_penalty, settings.stopping) == (5, 0.6, "exact")
     if name == "sample":
         assert (settings.temperature, settings.top_k, settings.seed) == (1.0, 0, 0)

@@ -3,7 +3,8 @@
 Usage::
 
     python -m nmt.bench [data.root=../shared/data/multi30k] [threads=2] [steps=30] [warmup=5]
-        [sentences=1000] [sequential_sentences=200] [run=<run dir> | run=[<run>,<run>]] [quick=true]
+        [sentences=1000] [sequential_sentences=200] [decode_workers=[1,2]] [beam.stopping=shortest]
+        [run=<run dir> | run=[<run>,<run>]] [quick=true]
 
 One run measures, with torch's thread setting (``threads=`` changes it for everything):
 
@@ -17,6 +18,9 @@ One run measures, with torch's thread setting (``threads=`` changes it for every
   token-budget batches (``data.eval_max_tokens``: sentences × beams × longest source) and one sentence
   at a time, with the mean output and reference lengths (an
   untrained model stops at arbitrary lengths, often 0 or the limit, so ``run=`` measures trained ones).
+  The batched rows again in each process count of ``decode_workers`` beyond 1 (``nmt.decoding``'s
+  ``workers``: processes sharing torch's threads, one each on a 2-core machine), keyed
+  ``<search>_batched_<n>proc``; ``beam.stopping`` picks the beam's stopping rule (``nmt.beam``).
 * around each measurement, the share of the CPUs that other processes kept busy (``nmt.flops.OtherLoad``):
   on a shared machine it says which numbers to distrust.
 

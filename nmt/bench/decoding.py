@@ -34,21 +34,22 @@ def spread(n: int, k: int) -> list[int]:
 
 
 def time_decoding(
-    model: Seq2Seq, test: TestSet, indices: list[int], settings: DecodeSettings, one_at_a_time: bool
+    model: Seq2Seq, test: TestSet, indices: list[int], settings: DecodeSettings, one_at_a_time: bool, workers: int = 1
 ) -> dict:
     """Decode the sources ``indices`` of the test set in ``nmt.decoding`` batches of ``test.max_tokens``
-    (sentences × beams × longest source) or one by one; rate and lengths."""
+    (sentences × beams × longest source) or one by one, in ``workers`` processes; rate and lengths."""
     src, tgt = [test.dataset.src[i] for i in indices], [test.dataset.tgt[i] for i in indices]
     budget = 1 if one_at_a_time else test.max_tokens  # a sentence over the budget is a batch of one
     batches = decode_batches([len(s) + 1 for s in src], budget, rows_per_sentence(settings))
     start = time.perf_counter()
-    hyps = decode_ids(model, src, settings, budget, progress=True)
+    hyps = decode_ids(model, src, settings, budget, progress=True, workers=workers)
     seconds = time.perf_counter() - start
     lengths = [len(h[0].tokens) for h in hyps]  # pieces, EOS excluded, like the references below
     limits = [math.floor(settings.max_len_a * (len(s) + 1) + settings.max_len_b) for s in src]
     return {
         "sentences": len(src),
         "batches": len(batches),
+        "workers": workers,
         "seconds": round(seconds, 3),
         "sentences_per_s": round(len(src) / seconds, 2),
         "mean_output_len": round(statistics.fmean(lengths), 2),
@@ -72,10 +73,17 @@ def decoding_report(model: Seq2Seq, test: TestSet, cfg: DictConfig) -> dict:
     for name, settings in (("greedy", greedy), ("beam", beam)):
         out[f"{name}_batched"] = time_decoding(model, test, batched, settings, False)
         out[f"{name}_sequential"] = time_decoding(model, test, sequential, settings, True)
+        for workers in more_workers(cfg):  # the batched rows again, in that many processes
+            out[f"{name}_batched_{workers}proc"] = time_decoding(model, test, batched, settings, False, workers)
     rate = {k: out[k]["sentences_per_s"] for k in ("greedy_batched", "beam_batched", "beam_sequential")}
     out["beam_batched_vs_sequential"] = round(rate["beam_batched"] / rate["beam_sequential"], 2)
     out["greedy_vs_beam_batched"] = round(rate["greedy_batched"] / rate["beam_batched"], 2)
     return out
+
+
+def more_workers(cfg: DictConfig) -> list[int]:
+    """The process counts of ``decode_workers`` beyond the one-process rows every report has."""
+    return sorted({int(w) for w in cfg.get("decode_workers") or []} - {1})
 
 
 def run_test_set(run: LoadedRun, cfg: DictConfig) -> TestSet:

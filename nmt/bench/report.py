@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
+ROW = re.compile(r"(greedy|beam)_(batched(_\d+proc)?|sequential)")  # the timed decoding rows of a report
+
 
 def format_report(report: dict) -> str:
     """The printed summary: machine and peak, one training row per model, decoding rows."""
@@ -30,10 +34,13 @@ def format_report(report: dict) -> str:
     ]
     for name, r in report["models"].items():
         dec = r["decode"]
-        for key in ("greedy_batched", "greedy_sequential", "beam_batched", "beam_sequential"):
+        for key in sorted((k for k in dec if ROW.fullmatch(k)), key=_row_order):
             x = dec[key]
-            search, batching = key.split("_")
-            search = f"beam{dec['beam']['beam_size']}" if search == "beam" else search
+            search, batching = key.split("_", 1)
+            batching = batching.replace("batched_", "").replace("proc", " procs")
+            if search == "beam":
+                stop = dec["beam"].get("stopping", "exact")
+                search = f"beam{dec['beam']['beam_size']}" + ("" if stop == "exact" else f" {stop}")
             lines.append(
                 f"{name:<12} {search:<8} {batching:<10} {x['sentences']:>5} {x['sentences_per_s']:>8.2f} "
                 f"{x['mean_output_len']:>7.1f} {x['mean_reference_len']:>7.1f} {x['mean_max_len']:>7.1f}"
@@ -41,6 +48,13 @@ def format_report(report: dict) -> str:
         lines.append(f"{'':<12} weights: {dec['weights']}; others used {_share(dec['other_cpu_share'])} of the CPUs")
     lines += ["", "'others': share of all CPUs other processes kept busy meanwhile; above ~5% the timings are noisy"]
     return "\n".join(lines)
+
+
+def _row_order(key: str) -> tuple[int, int]:
+    """greedy before beam; batched, then batched in more processes, then one sentence at a time."""
+    search, batching = key.split("_", 1)
+    procs = int(batching.split("_")[1].removesuffix("proc")) if batching.startswith("batched_") else 1
+    return (search == "beam", procs if batching.startswith("batched") else 10**6)
 
 
 def _share(value: float | None) -> str:

@@ -1,9 +1,11 @@
 """Beam 5 on a trained run's test split under cProfile: wall and CPU seconds, rows stepped, top entries.
 
-    PYTHONPATH=<checkout> python docs/results/beam-speed/profile_beam.py <run dir> <label> <out.json> [<multi30k dir>]
+    PYTHONPATH=<checkout> python docs/results/beam-speed/profile_beam.py <run dir> <label> <out.json> \
+        [<multi30k dir>] [<stopping>]
 
-The last argument is where the Multi30k files are (``data.root``; default ``../shared/data/multi30k``,
-the copy beside this repository).
+The fourth argument is where the Multi30k files are (``data.root``; default ``../shared/data/multi30k``,
+the copy beside this repository); the fifth, the beam's stopping rule (``exact`` or ``shortest``; not
+given: the checkout's default, the only choice before the rule had a setting).
 
 Run it with ``PYTHONPATH`` set to the checkout whose ``nmt`` is measured (a worktree of the base
 commit for "before"). CPU seconds are this process's own, so they stay meaningful on a shared
@@ -29,9 +31,12 @@ from nmt.search import DecodeSettings
 torch.set_num_threads(1)
 run_dir, label, out = sys.argv[1:4]
 data_root = sys.argv[4] if len(sys.argv) > 4 else "../shared/data/multi30k"
+stopping = {"stopping": sys.argv[5]} if len(sys.argv) > 5 else {}
 run = load_run(run_dir, "best")
 test = run_test_set(run, OmegaConf.create({"data": {"root": data_root}}))
-settings = DecodeSettings(strategy="beam", beam_size=5, length_penalty=0.6, n_best=1, max_len_a=1.5, max_len_b=10)
+settings = DecodeSettings(
+    strategy="beam", beam_size=5, length_penalty=0.6, n_best=1, max_len_a=1.5, max_len_b=10, **stopping
+)
 model, rows, step = run.model, [], run.model.step
 
 
@@ -54,6 +59,7 @@ pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(12)
 n = len(hyps)
 report = {
     "label": label,
+    "stopping": stopping.get("stopping", "exact"),
     "nmt": nmt.__file__,
     "run": run_dir,
     "sentences": n,
