@@ -49,6 +49,8 @@ notebooks: setup
 # then the report with each run's files.
 #   make multi30k SRC=de TGT=en MULTI30K=../shared/data/multi30k   (no MULTI30K: download and check)
 #   REPORT=docs/results/multi30k-de-en publishes the report there (default: <pair dir>/compare)
+#   ARGS=… are more overrides for both runs; TRANSFORMER_ARGS=… and RNN_ARGS=… for one of them
+#   (e.g. RNN_ARGS=model.net.dropout=0.5)
 SRC ?= en
 TGT ?= de
 MULTI30K ?=
@@ -59,9 +61,9 @@ PAIR_ARGS = data.src_lang=$(SRC) data.tgt_lang=$(TGT) $(ROOT_ARG) threads=1 trai
 multi30k: setup
 	@echo "training both models into $(PAIR_DIR)/ (logs: train-*.log there)"
 	@mkdir -p $(PAIR_DIR)
-	OMP_NUM_THREADS=1 $(PY) -m nmt.train experiment=multi30k_transformer $(PAIR_ARGS) \
+	OMP_NUM_THREADS=1 $(PY) -m nmt.train experiment=multi30k_transformer $(PAIR_ARGS) $(TRANSFORMER_ARGS) \
 		hydra.run.dir=$(PAIR_DIR)/transformer > $(PAIR_DIR)/train-transformer.log 2>&1 & tf=$$!; \
-	OMP_NUM_THREADS=1 $(PY) -m nmt.train experiment=multi30k_rnn $(PAIR_ARGS) \
+	OMP_NUM_THREADS=1 $(PY) -m nmt.train experiment=multi30k_rnn $(PAIR_ARGS) $(RNN_ARGS) \
 		hydra.run.dir=$(PAIR_DIR)/rnn > $(PAIR_DIR)/train-rnn.log 2>&1 & rnn=$$!; \
 	wait $$tf && wait $$rnn
 	for model in transformer rnn; do \

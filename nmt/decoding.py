@@ -62,8 +62,23 @@ __all__ = [
     "decode_batches",
     "decode_ids",
     "decode_timing",
+    "check_workers",
     "rows_per_sentence",
 ]
+
+
+def check_workers(workers: Any, device: torch.device | str | None = None) -> int:
+    """``workers`` as an int >= 1, or a one-line ``ConfigError``: a whole number, and 1 unless the
+    model is on the CPU (``device``: the model's, when known; None checks the value only)."""
+    try:
+        count = int(workers)
+    except (TypeError, ValueError):
+        count = 0
+    if count < 1 or str(count) != str(workers).strip():
+        raise ConfigError(f"workers={workers}: give the number of decoding processes, a whole number >= 1")
+    if count > 1 and device is not None and str(device).split(":")[0] != "cpu":
+        raise ConfigError(f"workers={count} decodes in CPU processes, but the model is on {device}: use workers=1")
+    return count
 
 
 def rows_per_sentence(settings: DecodeSettings) -> int:
@@ -125,6 +140,7 @@ def decode_ids(
 
     Shapes: each batch's src, src_mask (B, S) with B · K · S <= max_tokens (or B = 1).
     """
+    workers = check_workers(workers, next(model.parameters()).device)
     out: list[list[Hypothesis] | None] = [None] * len(ids)
     batches = decode_batches([len(x) + 1 for x in ids], max_tokens, rows_per_sentence(settings))
     jobs = [(number, chunk, [ids[k] for k in chunk]) for number, chunk in enumerate(batches)]
@@ -159,10 +175,8 @@ def _decode_job(
 def _decode_in_processes(
     model: Seq2Seq, jobs: list[_Job], settings: DecodeSettings, need_weights: bool, workers: int
 ) -> Iterator[tuple[list[int], list[list[Hypothesis]]]]:
-    """The jobs decoded by a pool of ``workers`` processes, longest batches first, as they finish."""
-    device = next(model.parameters()).device
-    if device.type != "cpu":
-        raise ConfigError(f"workers={workers} decodes in CPU processes, but the model is on {device}: use workers=1")
+    """The jobs decoded by a pool of ``workers`` CPU processes (see ``check_workers``), longest batches
+    first, as they finish."""
     threads = max(1, torch.get_num_threads() // workers)
     # fork where there is one (the workers inherit the model without a copy), else spawn (pickled).
     ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")

@@ -12,7 +12,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 import nmt
-from nmt.decoding import cut_sources, decode_batches, decode_ids
+from nmt.decoding import check_workers, cut_sources, decode_batches, decode_ids
 from nmt.errors import ConfigError
 from nmt.evaluation import evaluate
 from nmt.search import DecodeSettings
@@ -137,7 +137,20 @@ def test_evaluate_records_its_decoding_processes(transformer_run, tmp_path):
     assert (tmp_path / "h.txt").read_text(encoding="utf-8") == (tmp_path / "h1.txt").read_text(encoding="utf-8")
 
 
-def test_decoding_processes_need_a_cpu_model(transformer_run):
+@pytest.mark.parametrize("max_tokens", [1, 4096], ids=["two batches", "one batch"])
+def test_decoding_processes_need_a_cpu_model(transformer_run, max_tokens):
     model = nmt.load(transformer_run).model.to("meta")
     with pytest.raises(ConfigError, match="workers=2 decodes in CPU processes.*use workers=1"):
-        decode_ids(model, [[5, 6], [7]], DecodeSettings("greedy"), max_tokens=1, workers=2)
+        decode_ids(model, [[5, 6], [7]], DecodeSettings("greedy"), max_tokens=max_tokens, workers=2)
+
+
+@pytest.mark.parametrize("workers", ["0", "-1", "1.5", "two"])
+def test_bad_worker_counts_fail_before_loading(tmp_path, workers):
+    """A bad ``workers`` is a one-line error naming it, before the run folder is even read."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="evaluate", overrides=[f"run={tmp_path / 'missing'}", f"workers={workers}"])
+    with pytest.raises(ConfigError, match=f"workers={workers}: give the number of decoding processes"):
+        evaluate(cfg)
+    assert check_workers("2") == 2 and check_workers(1, "cpu") == 1
+    with pytest.raises(ConfigError, match="workers=2 decodes in CPU processes.*cuda:0"):
+        check_workers(2, "cuda:0")

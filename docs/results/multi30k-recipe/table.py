@@ -1,12 +1,14 @@
 """The proxy-run table of README.md, from the files in this folder: python docs/results/multi30k-recipe/table.py
 
-Each proxy (a folder with overrides.yaml) is set against the baseline run of its model (baseline-<model>/,
-the published 89-minute de→en run before the change) at the same number of optimiser steps: the best
-val BLEU the baseline had reached by the proxy's last step. Steps, not minutes: the baseline runs
-trained at fewer steps per minute than the proxies did on the same machine.
+Each proxy (a folder with overrides.yaml) is set against a baseline run of its model at the same number of
+optimiser steps: the best val BLEU (and the lowest val loss) the baseline had reached by the proxy's last step.
+Round 1 (r1-*) is compared with baseline-<model>/, the published 89-minute de→en run before the cooldown;
+later rounds with ../multi30k-de-en/<model>/, the published run with the cooldown, which their config includes.
+Steps, not minutes: runs sharing the machine with other work train at fewer steps per minute.
 """
 
 import csv
+import json
 import sys
 from pathlib import Path
 
@@ -14,30 +16,53 @@ HERE = Path(__file__).resolve().parent
 IGNORED = ("experiment=", "data.src_lang", "data.tgt_lang", "data.root", "threads=", "enable_progress_bar", "hydra.")
 
 
-def validations(run: Path) -> list[tuple[int, float, float]]:
-    """(step, val BLEU, minutes) of each validation in metrics.csv."""
+def validations(run: Path) -> list[tuple[int, float, float, float]]:
+    """(step, val BLEU, val loss, minutes) of each validation in metrics.csv."""
     rows = csv.DictReader((run / "metrics.csv").open())
-    return [(int(r["step"]), float(r["val/bleu"]), float(r["val/wall_time_s"]) / 60) for r in rows if r.get("val/bleu")]
+    return [
+        (int(r["step"]), float(r["val/bleu"]), float(r["val/loss"]), float(r["val/wall_time_s"]) / 60)
+        for r in rows
+        if r.get("val/bleu")
+    ]
+
+
+def beam_val(run: Path) -> str:
+    """Val BLEU of beam 5 with the length penalty chosen on val, or a dash."""
+    found = list(run.glob("length_penalty.json")) + list(run.glob("eval/length_penalty.json"))
+    if not found:
+        return "—"
+    best = max(json.loads(found[0].read_text())["tried"], key=lambda t: t["bleu"])
+    return f"{best['bleu']:.2f}"
+
+
+def baseline_of(run: Path, model: str) -> Path:
+    return HERE / f"baseline-{model}" if run.name.startswith("r1-") else HERE.parent / "multi30k-de-en" / model
 
 
 def main() -> None:
     print(
-        "| proxy | model | overrides | steps | minutes | last val BLEU "
-        "| baseline best val by that step | difference | baseline best val by those minutes (its steps) |"
+        "| proxy | model | overrides | steps | minutes | best val BLEU | baseline best val by that step | difference "
+        "| lowest val loss (baseline's by that step) | val BLEU, beam 5, penalty chosen on val (baseline's) "
+        "| baseline best val by those minutes (its steps) |"
     )
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for run in sorted(p for p in HERE.iterdir() if (p / "overrides.yaml").exists()):
         lines = [ln.strip("- \n") for ln in (run / "overrides.yaml").read_text().splitlines() if ln.strip()]
         model = "transformer" if "experiment=multi30k_transformer" in lines else "rnn"
         changes = " ".join(ln for ln in lines if not any(key in ln for key in IGNORED))
         vals = validations(run)
-        steps, last, minutes = vals[-1]
-        baseline = validations(HERE / f"baseline-{model}")
-        base = max(b for s, b, _ in baseline if s <= steps)
-        by_time = max((b, s) for s, b, m in baseline if m <= minutes)
+        steps, _, _, minutes = vals[-1]
+        top = max(v[1] for v in vals)
+        loss = min(v[2] for v in vals)
+        base_run = baseline_of(run, model)
+        baseline = validations(base_run)
+        base = max(b for s, b, _, _ in baseline if s <= steps)
+        base_loss = min(v for s, _, v, _ in baseline if s <= steps)
+        by_time = max((b, s) for s, b, _, m in baseline if m <= minutes)
         print(
-            f"| {run.name} | {model} | `{changes}` | {steps} | {minutes:.1f} | {last:.2f} | {base:.2f} "
-            f"| {last - base:+.2f} | {by_time[0]:.2f} ({by_time[1]}) |"
+            f"| {run.name} | {model} | `{changes}` | {steps} | {minutes:.1f} | {top:.2f} | {base:.2f} "
+            f"| {top - base:+.2f} | {loss:.3f} ({base_loss:.3f}) | {beam_val(run)} ({beam_val(base_run)}) "
+            f"| {by_time[0]:.2f} ({by_time[1]}) |"
         )
 
 
