@@ -113,7 +113,8 @@ def _provenance(run: Run) -> list[str]:
         f"run folder `{run.path}`; config `{run.path / 'config.yaml'}`",
         f"tested weights: {r.get('tested_weights', {}).get('checkpoint', r.get('best_checkpoint'))}",
         f"test decoding: {json.dumps(test.get('decode', {}))}",
-        f"hardware: {hw.get('platform')}, {hw.get('cpus')} CPUs, {hw.get('threads')} torch threads, "
+        f"hardware: {hw.get('platform')}, {hw.get('cpu_model', 'CPU model not recorded')}, {hw.get('cpus')} CPUs, "
+        f"{hw.get('threads')} torch threads, "
         f"{hw.get('accelerator')}",
         *([_length_penalty_line(run.length_penalty)] if run.length_penalty else []),
         *([f"files: `{run.copy}/` ({_copied}; no checkpoints)"] if run.copy else []),

@@ -57,12 +57,12 @@ class SentenceTranslator(Protocol):
 __all__ = [
     "Scored",
     "SentenceTranslator",
+    "check_workers",
     "cut_sources",
     "decode_and_score",
     "decode_batches",
     "decode_ids",
     "decode_timing",
-    "check_workers",
     "rows_per_sentence",
 ]
 

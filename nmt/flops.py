@@ -89,8 +89,8 @@ def peak_matmul_gflops(size: int = 2048, repeats: int = 3, trials: int = 5) -> P
     return PeakRate(round(gflops, 2), size, torch.get_num_threads(), repeats, trials, round(best, 5))
 
 
-def machine_info() -> dict:
-    """torch version, threads, CPU model (from /proc/cpuinfo when present), load average."""
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo when present, else what ``platform`` knows)."""
     cpu = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
@@ -98,8 +98,13 @@ def machine_info() -> dict:
             line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")
         ]
         cpu = names[0] if names else cpu
+    return cpu
+
+
+def machine_info() -> dict:
+    """torch version, threads, CPU model, load average."""
     return {
-        "cpu_model": cpu,
+        "cpu_model": cpu_model(),
         "cpus": os.cpu_count(),
         "threads": torch.get_num_threads(),
         "interop_threads": torch.get_num_interop_threads(),

@@ -151,7 +151,8 @@ def _notes(runs: Sequence[dict]) -> list[str]:
         hw = run["results"].get("hardware", {})
         versions = run["results"].get("versions", {})
         threads, torch = hw.get("threads"), versions.get("torch")
-        where = f"{hw.get('platform')}, {hw.get('cpus')} CPUs, {threads} torch thread(s), torch {torch}"
+        cpu = f"{hw['cpu_model']}, " if hw.get("cpu_model") else ""
+        where = f"{hw.get('platform')}, {cpu}{hw.get('cpus')} CPUs, {threads} torch thread(s), torch {torch}"
         if where not in hardware:
             hardware.append(where)
     sigs_by_metric = signatures(run["results"] for run in runs)

@@ -14,6 +14,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from nmt.atomic import write_json_atomic
 from nmt.checkpoint import run_relative
+from nmt.flops import cpu_model
 from nmt.module import Seq2SeqModule
 from nmt.resume import LAST, resume_command, resume_history
 
@@ -53,6 +54,7 @@ def run_record(cfg: DictConfig, run_dir: Path, status: str, trainer: pl.Trainer,
         "resumes": resume_history(run_dir),
         "hardware": {
             "platform": platform.platform(),
+            "cpu_model": cpu_model(),  # time-limited runs: steps per minute differ by CPU
             "cpus": os.cpu_count(),
             "threads": torch.get_num_threads(),
             "accelerator": str(trainer.accelerator.__class__.__name__),

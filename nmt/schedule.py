@@ -10,7 +10,8 @@ where ``spent`` ∈ [0, 1] is the fraction of the budget used so far: wall-clock
 ends first. ``BudgetClock`` (a callback every training run has) sets ``spent`` before each step, so
 a time-limited run anneals into its own deadline instead of stopping at a high rate, and a resumed
 run carries on from the fraction it had reached (Lightning's Timer keeps its elapsed time in the
-checkpoint). Under DDP rank 0's fraction is broadcast, so every rank steps with the same rate.
+checkpoint). Under DDP with a time limit rank 0's fraction is broadcast, so every rank steps with the
+same rate.
 """
 
 from __future__ import annotations
@@ -92,15 +93,20 @@ def budget_spent(trainer: pl.Trainer, total_steps: float | None = None) -> float
     max_epochs (``total_steps``, default Lightning's estimate), whichever is further along; 0 when
     the run has no budget."""
     spent = 0.0
-    timer = next((cb for cb in trainer.callbacks if isinstance(cb, Timer)), None)
-    remaining = timer.time_remaining("train") if timer is not None else None
-    if remaining is not None:
-        elapsed = timer.time_elapsed("train")
+    timer = _time_budget(trainer)
+    if timer is not None:
+        elapsed, remaining = timer.time_elapsed("train"), timer.time_remaining("train")
         spent = elapsed / max(elapsed + remaining, 1e-9)
     total = trainer.estimated_stepping_batches if total_steps is None else total_steps
     if math.isfinite(total) and total > 0:
         spent = max(spent, trainer.global_step / total)
     return min(spent, 1.0)
+
+
+def _time_budget(trainer: pl.Trainer) -> Timer | None:
+    """Lightning's Timer when the run has a time limit (``trainer.max_time``), else None."""
+    timer = next((cb for cb in trainer.callbacks if isinstance(cb, Timer)), None)
+    return timer if timer is not None and timer.time_remaining("train") is not None else None
 
 
 def _budget_factors(trainer: pl.Trainer) -> list[BudgetFactor]:
@@ -123,7 +129,10 @@ class BudgetClock(pl.Callback):
         if not factors:
             return
         spent = budget_spent(trainer, self._total_steps)
-        spent = float(trainer.strategy.broadcast(spent, src=0))  # one rate on every rank
+        if trainer.world_size > 1 and _time_budget(trainer) is not None:
+            # each rank reads its own clock: rank 0's fraction decides, so every rank steps at one rate
+            # (a step budget needs no collective: global_step is the same on every rank)
+            spent = float(trainer.strategy.broadcast(spent, src=0))
         for factor in factors:
             factor.spent = spent
 

@@ -95,6 +95,7 @@ def build_module(cfg: DictConfig, dm: TranslationDataModule) -> tuple[Seq2Seq, S
         detokenize=dm.vocab.decode_tgt,
         val_references=dm.references("val"),
         skip_nonfinite=bool(cfg.get("train", {}).get("skip_nonfinite", False)),
+        compile_loss=bool(cfg.get("train", {}).get("compile_loss", False)),
     )
     return module.model, module
 

@@ -75,3 +75,42 @@ def test_quick_levers_report_every_row(tmp_path):
     assert "compile_seconds" in rows[compiled[0]]
     table = format_levers(report)
     assert all(name in table for name in rows)
+
+
+def test_compile_row_false_leaves_the_compiled_run_out(tmp_path, monkeypatch):
+    import nmt.bench.levers as levers_module
+
+    calls = []
+
+    def fake_lever(cfg, data, model, processes, threads, compiled):
+        calls.append(compiled)
+        return combine([rank(100 * processes * threads, 1.0, 1000, 0.5)] * processes)
+
+    monkeypatch.setattr(levers_module, "run_lever", fake_lever)
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(
+            config_name="bench",
+            overrides=["quick=true", "models=[rnn]", f"cache_dir={tmp_path / 'cache'}", f"output={tmp_path / 'l.json'}"]
+            + ["compile_row=false", "~variants"],
+        )
+    rows = levers(cfg)["models"]["rnn"]
+    assert set(rows) == set(LEVERS) and calls == [False] * len(LEVERS)  # nothing compiled
+
+
+def test_layouts_limit_the_rows_and_unknown_ones_are_refused(tmp_path, monkeypatch):
+    import nmt.bench.levers as levers_module
+    from nmt.errors import ConfigError
+
+    monkeypatch.setattr(
+        levers_module, "run_lever", lambda cfg, data, model, p, t, compiled: combine([rank(100, 1, 1, 0)] * p)
+    )
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        base = ["quick=true", "models=[rnn]", f"cache_dir={tmp_path / 'cache'}", f"output={tmp_path / 'l.json'}"]
+        cfg = compose(config_name="bench", overrides=[*base, "layouts=[2ddp_1thread]", "compile_row=false"])
+        wrong = compose(config_name="bench", overrides=[*base, "layouts=[4ddp]"])
+    cfg.variants = {"compile_loss": ["train.compile_loss=true"]}
+    rows = levers(cfg)["models"]["rnn"]
+    assert set(rows) == {"2ddp_1thread", "2ddp_1thread+compile_loss"}
+    assert rows["2ddp_1thread+compile_loss"]["overrides"] == ["train.compile_loss=true"]
+    with pytest.raises(ConfigError, match=r"layouts: unknown \['4ddp'\]"):
+        levers(wrong)

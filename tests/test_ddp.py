@@ -27,7 +27,10 @@ COMMON = [
     "model.net.dec_layers=2",
     "model.net.d_ff=64",
     "model.scheduler.warmup_steps=30",
-    "model.scheduler.cooldown=0.3",  # under DDP rank 0 broadcasts the budget spent: one rate on both ranks
+    "model.scheduler.cooldown=0.3",
+    # a time limit far away: the step budget decides the rate, but under DDP the time fraction
+    # takes the broadcast path (rank 0's clock for both ranks)
+    "trainer.max_time=00:01:00:00",
     "model.optimizer.lr=5e-3",
     "trainer.max_epochs=6",
     "trainer.num_sanity_val_steps=0",

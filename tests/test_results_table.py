@@ -40,7 +40,8 @@ def _results(src: str, tgt: str, model: str, bleu_lc: float, lp: float = 0.6) ->
             "bleu": bleu_lc - 0.5, "bleu_lc": bleu_lc, "chrf": 55.0, "decode": {"length_penalty": lp},
             "signature": {"bleu": "sig-b", "bleu_lc": "sig-lc", "chrf": "sig-c"},
         },
-        "hardware": {"platform": "box", "cpus": 2, "threads": 1}, "versions": {"torch": "2.13.0"},
+        "hardware": {"platform": "box", "cpu_model": "Some CPU", "cpus": 2, "threads": 1},
+        "versions": {"torch": "2.13.0"},
         "config": {"model": {"net": net[model]}},
     }  # fmt: skip
 
@@ -83,7 +84,7 @@ def test_rows_and_provenance(tmp_path):
     assert rows[2].startswith("| de→en | RNN (bi-GRU 32 + Bahdanau attention) | 0.6 (default; chosen on val) |")
     assert len(rows) == 3 and "✓" not in block and "✗" not in block and "target" not in block
     assert "- de→en transformer: val BLEU by length penalty 30.00 (0.6) / 31.00 (1.4)" in block
-    assert "- signature bleu_lc: `sig-lc`" in block and "- hardware: box, 2 CPUs, 1 torch thread(s)" in block
+    assert "- signature bleu_lc: `sig-lc`" in block and "- hardware: box, Some CPU, 2 CPUs, 1 torch thread(s)" in block
 
 
 def test_unknown_model_class_is_described_by_its_name(tmp_path):

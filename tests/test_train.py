@@ -14,6 +14,7 @@ def test_train_writes_a_complete_run_folder(fixture, request):
     for key in ("model", "data", "src_lang", "tgt_lang", "params", "best_checkpoint", "data_fingerprint"):
         assert key in results
     assert results["model"] == fixture.removesuffix("_run")
+    assert results["hardware"]["cpu_model"] and results["hardware"]["cpus"] >= 1  # steps per minute depend on it
     assert results["train"]["steps"] > 0 and results["train"]["wall_time_s"] > 0
     assert results["train"]["epochs_done"] == float(results["train"]["epochs"])  # no time limit: whole epochs
     test = results["test"]

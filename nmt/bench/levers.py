@@ -15,6 +15,7 @@ at its default size, training target tokens/s and MFU with the same warm-up and 
 * ``<best>+compile``: the fastest of those three again with ``torch.compile`` (inductor). Its
   ``compile_seconds`` is its warm-up time minus the eager warm-up time; the rate excludes the
   warm-up, but shapes first seen in the timed steps still compile there (batches vary in shape);
+  ``compile_row=false`` leaves it out, and ``layouts=[2ddp_1thread]`` measures only the layouts named;
 * ``<best>+<variant>``: the fastest layout again, eager, with each entry of ``variants`` (overrides:
   by default half and twice the batch budget, and dropout off, which prices all dropout kernels).
 
@@ -106,12 +107,22 @@ def _peak(cfg: DictConfig, threads: int) -> PeakRate:
         torch.set_num_threads(before)
 
 
+def _layouts(cfg: DictConfig) -> dict[str, tuple[int, int]]:
+    """The layouts of ``LEVERS`` to measure: ``cfg.layouts``, or all of them when it is null."""
+    names = list(cfg.get("layouts") or LEVERS)
+    unknown = [n for n in names if n not in LEVERS]
+    if unknown:
+        raise ConfigError(f"layouts: unknown {unknown}; choose from {list(LEVERS)}")
+    return {n: LEVERS[n] for n in names}
+
+
 def levers(cfg: DictConfig) -> dict:
     """Measure every lever of every model in ``cfg.models``; write and return the report."""
     cfg = effective_config(cfg)
     cfg.profile_steps = 0
     output = Path(cfg.output) if cfg.output else Path("runs/bench") / f"levers_{datetime.now():%Y-%m-%d_%H-%M-%S}.json"
     data = choose_data(cfg)
+    layouts = _layouts(cfg)
     plain = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     samples: dict[int, list[float]] = {1: [], 2: []}
     report: dict = {"created": datetime.now().isoformat(timespec="seconds"), "quick": bool(cfg.quick)}
@@ -119,11 +130,12 @@ def levers(cfg: DictConfig) -> dict:
     for name in cfg.models:
         for t in samples:  # sampled around every model, the best kept (load only lowers a sample)
             samples[t].append(_peak(cfg, t).gflops)
-        rows = {lever: run_lever(plain, data, name, p, t, False) for lever, (p, t) in LEVERS.items()}
+        rows = {lever: run_lever(plain, data, name, p, t, False) for lever, (p, t) in layouts.items()}
         best = max(rows, key=lambda k: rows[k]["train_tokens_per_s"])
         p, t = LEVERS[best]
-        rows[f"{best}+compile"] = compiled = run_lever(plain, data, name, p, t, True)
-        compiled["compile_seconds"] = round(compiled["warmup_seconds"] - rows[best]["warmup_seconds"], 3)
+        if cfg.get("compile_row", True):
+            rows[f"{best}+compile"] = compiled = run_lever(plain, data, name, p, t, True)
+            compiled["compile_seconds"] = round(compiled["warmup_seconds"] - rows[best]["warmup_seconds"], 3)
         for variant, extra in (cfg.get("variants") or {}).items():
             varied = plain.copy()
             varied.overrides = [*plain.overrides, *extra]

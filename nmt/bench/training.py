@@ -123,6 +123,7 @@ def run_training(train_cfg: DictConfig, dm: TranslationDataModule, model: Seq2Se
         optimizer=instantiate(train_cfg.model.optimizer),
         scheduler=instantiate(train_cfg.model.scheduler) if train_cfg.model.get("scheduler") else None,
         label_smoothing=train_cfg.model.label_smoothing,
+        compile_loss=bool(train_cfg.get("train", {}).get("compile_loss", False)),
     )
     timer = StepTimer(int(cfg.warmup), int(cfg.steps), int(cfg.profile_steps), int(cfg.profile_rows))
     total = timer.total

@@ -1,0 +1,52 @@
+"""The training loss: label-smoothed cross-entropy over real tokens, eager or through torch.compile."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from nmt.models.rnn import Bahdanau
+from nmt.module import Seq2SeqModule
+
+PAD, VOCAB = 0, 50
+
+
+def module(compile_loss: bool) -> Seq2SeqModule:
+    dims = {"emb_dim": 4, "hidden_dim": 4, "attn_dim": 4}
+    model = Bahdanau(VOCAB, VOCAB, pad_id=PAD, bos_id=2, eos_id=3, shared_vocab=True, **dims)
+    return Seq2SeqModule(model, optimizer=lambda params: torch.optim.SGD(params, lr=0.1), compile_loss=compile_loss)
+
+
+def test_padding_is_ignored_and_smoothing_raises_the_loss():
+    m = module(compile_loss=False)
+    logits = torch.randn(2, 3, VOCAB)  # (B, T, V)
+    target = torch.tensor([[5, 6, PAD], [7, PAD, PAD]])
+    real = torch.tensor([[5, 6, 8], [7, 9, 9]])
+    kept = m.loss(logits, target, 0.0)
+    # Mean over the 3 real tokens only: the padded positions' logits change nothing …
+    changed = logits.clone()
+    changed[0, 2], changed[1, 1:] = 100.0, -100.0
+    assert torch.allclose(m.loss(changed, target, 0.0), kept)
+    # … and they would if they were real tokens.
+    assert not torch.allclose(m.loss(logits, real, 0.0), kept)
+    # A peaked distribution on the right token costs more once ε of its mass is spread.
+    peaked = torch.full((1, 1, VOCAB), -10.0)
+    peaked[0, 0, 5] = 10.0
+    assert m.loss(peaked, target[:1, :1], 0.1) > m.loss(peaked, target[:1, :1], 0.0)
+
+
+@pytest.mark.slow
+def test_compiled_loss_matches_eager_on_batches_of_different_shapes():
+    eager, compiled = module(compile_loss=False), module(compile_loss=True)
+    compiled.train()
+    for shape in [(3, 5), (4, 7), (2, 2)]:  # dynamic shapes: every batch has its own
+        target = torch.randint(4, VOCAB, shape)
+        target[0, -1] = PAD
+        logits = torch.randn(*shape, VOCAB, requires_grad=True)
+        expected = eager.loss(logits, target, 0.1)
+        (grad_expected,) = torch.autograd.grad(expected, logits)
+        got = compiled.loss(logits, target, 0.1)
+        (grad_got,) = torch.autograd.grad(got, logits)
+        torch.testing.assert_close(got, expected)
+        torch.testing.assert_close(grad_got, grad_expected)
+        assert grad_got[0, -1].abs().max() == 0  # the padded position gets no gradient
