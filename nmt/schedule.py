@@ -120,18 +120,20 @@ class BudgetClock(pl.Callback):
 
     def __init__(self) -> None:
         self._total_steps = math.inf
+        self._broadcast = False
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._total_steps = trainer.estimated_stepping_batches  # the step budget, once per epoch
+        # each rank reads its own clock: under DDP with a time limit rank 0's fraction decides, so every
+        # rank steps at one rate (a step budget needs no collective: global_step is the same on every rank)
+        self._broadcast = trainer.world_size > 1 and _time_budget(trainer) is not None
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx: int) -> None:
         factors = _budget_factors(trainer)
         if not factors:
             return
         spent = budget_spent(trainer, self._total_steps)
-        if trainer.world_size > 1 and _time_budget(trainer) is not None:
-            # each rank reads its own clock: rank 0's fraction decides, so every rank steps at one rate
-            # (a step budget needs no collective: global_step is the same on every rank)
+        if self._broadcast:
             spent = float(trainer.strategy.broadcast(spent, src=0))
         for factor in factors:
             factor.spent = spent
