@@ -82,12 +82,15 @@ def score_split(cfg: DictConfig, model: Seq2Seq, dm: TranslationDataModule, spli
     return translator.score(dm.sources(split), dm.references(split), settings, budget)
 
 
-def build_module(cfg: DictConfig, dm: TranslationDataModule) -> tuple[Seq2Seq, Seq2SeqModule]:
+def build_module(
+    cfg: DictConfig, dm: TranslationDataModule, model: Seq2Seq | None = None
+) -> tuple[Seq2Seq, Seq2SeqModule]:
     """The model and its LightningModule, given as configs: their checkpoints rebuild them
-    (``Seq2SeqModule.load_from_checkpoint(path)``)."""
+    (``Seq2SeqModule.load_from_checkpoint(path)``). ``nmt.bench`` passes a ``model`` it built (and
+    perhaps compiled) itself; everything else still comes from ``cfg``, as for training."""
     scheduler = cfg.model.get("scheduler")
     module = Seq2SeqModule(
-        model_config(cfg.model, dm.vocab),
+        model if model is not None else model_config(cfg.model, dm.vocab),
         optimizer=OmegaConf.to_container(cfg.model.optimizer, resolve=True),
         scheduler=OmegaConf.to_container(scheduler, resolve=True) if scheduler else None,
         label_smoothing=cfg.model.label_smoothing,

@@ -16,7 +16,6 @@ import warnings
 
 import pytorch_lightning as pl
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
@@ -25,9 +24,9 @@ from nmt.data import TranslationDataModule
 from nmt.errors import ConfigError
 from nmt.flops import TRAIN_FACTOR, formula_of, forward_flops
 from nmt.models.base import Seq2Seq
-from nmt.module import Seq2SeqModule
 from nmt.quiet import profiler_chatter_dropped
 from nmt.sampler import TokenBucketSampler, padding_fraction
+from nmt.training import build_module
 
 
 def batch_lengths(batch: Batch, pad_id: int) -> tuple[list[int], list[int], int]:
@@ -118,13 +117,7 @@ def top_ops(profiler: torch.profiler.profile, rows: int, steps: int) -> list[dic
 
 def run_training(train_cfg: DictConfig, dm: TranslationDataModule, model: Seq2Seq, cfg: DictConfig) -> StepTimer:
     """Train ``model`` for warmup + steps (+ profiled) steps with the Trainer ``nmt.train`` would build."""
-    module = Seq2SeqModule(
-        model,
-        optimizer=instantiate(train_cfg.model.optimizer),
-        scheduler=instantiate(train_cfg.model.scheduler) if train_cfg.model.get("scheduler") else None,
-        label_smoothing=train_cfg.model.label_smoothing,
-        compile_loss=bool(train_cfg.get("train", {}).get("compile_loss", False)),
-    )
+    _, module = build_module(train_cfg, dm, model)  # the loss, optimiser and schedule training uses
     timer = StepTimer(int(cfg.warmup), int(cfg.steps), int(cfg.profile_steps), int(cfg.profile_rows))
     total = timer.total
     args = OmegaConf.to_container(train_cfg.trainer, resolve=True)

@@ -3,7 +3,8 @@
 Each proxy (a folder with overrides.yaml) is set against a baseline run of its model at the same number of
 optimiser steps: the best val BLEU (and the lowest val loss) the baseline had reached by the proxy's last step.
 Round 1 (r1-*) is compared with baseline-<model>/, the published 89-minute de→en run before the cooldown;
-later rounds with ../multi30k-de-en/<model>/, the published run with the cooldown, which their config includes.
+later rounds with cooldown-de-en-<model>/, the 89-minute de→en run published with the cooldown (2 Dec), which
+their config includes.
 Steps, not minutes: runs sharing the machine with other work train at fewer steps per minute.
 """
 
@@ -36,7 +37,7 @@ def beam_val(run: Path) -> str:
 
 
 def baseline_of(run: Path, model: str) -> Path:
-    return HERE / f"baseline-{model}" if run.name.startswith("r1-") else HERE.parent / "multi30k-de-en" / model
+    return HERE / f"baseline-{model}" if run.name.startswith("r1-") else HERE / f"cooldown-de-en-{model}"
 
 
 def main() -> None:
