@@ -4,12 +4,15 @@ Usage::
 
     python -m nmt.translate run=<run dir> [input=<file>] [output=<file>] [decode=beam|greedy|sample]
         [decode.beam_size=5 …] [nbest=K] [batch_lines=64] [checkpoint=best|last|<path>] [average=N]
+        [workers=2 batch_lines=2000]
     python -m nmt.translate run=<run dir> src="The man sees the dog."     # a sentence as typed (or src=[a,b])
 
 Reads ``src=``, or standard input (or ``input=``), and writes exactly one line per input line to standard
 output (or ``output=``), flushed as it goes. On a terminal, or with ``batch_lines=1``, each line
 is translated as soon as it arrives; otherwise lines are read and translated ``batch_lines`` at a
-time, which is much faster.
+time, which is much faster. ``workers=2`` decodes each read's batches in two CPU processes
+(``nmt.decoding``): the same output, both cores busy; it pays off when a read holds many batches
+(``batch_lines`` of a thousand or more), since each read starts its processes anew.
 
 Any input is accepted: lines are split on "\\n" only (a trailing "\\r" is dropped), invalid UTF-8
 becomes U+FFFD (a warning on standard error names those lines), a blank line gives an empty line,
@@ -43,6 +46,7 @@ from nmt.api import Translation, Translator
 from nmt.checkpoint import load_run
 from nmt.cli import CONF_DIR, prepare_argv
 from nmt.corpora.base import CorpusError
+from nmt.decoding import check_workers
 from nmt.errors import ConfigError, one_line_errors
 from nmt.search import DecodeSettings
 
@@ -114,6 +118,7 @@ def translate_stream(
     nbest: int = 1,
     batch_lines: int = 64,
     max_tokens: int = 4096,
+    workers: int = 1,
 ) -> int:
     """Translate every line of ``source`` (bytes) into ``sink`` (text); returns the number of lines.
 
@@ -125,11 +130,12 @@ def translate_stream(
         nbest: 1 writes one translation per line; K > 1 writes K lines ``i ||| text ||| score``.
         batch_lines: lines translated together (1: each line as soon as it is read).
         max_tokens: batch budget in source pieces × beams.
+        workers: decoding processes per read (CPU models only; see ``nmt.decoding.decode_ids``).
     """
     settings, samples = _nbest_settings(settings, nbest)
     done, invalid = 0, []
     for lines in read_chunks(source, batch_lines, invalid):
-        results = translator.decode(lines, settings, max_tokens, samples=samples)
+        results = translator.decode(lines, settings, max_tokens, samples=samples, workers=workers)
         for offset, hyps in enumerate(results):
             if hyps[0].truncated:
                 log.warning("line %d: source longer than max_len=%s pieces, cut", done + offset + 1, translator.max_len)
@@ -190,17 +196,19 @@ def _run(cfg: DictConfig) -> int:
         torch.set_num_threads(int(cfg.threads))
     settings = DecodeSettings(**OmegaConf.to_container(cfg.decode, resolve=True))
     _nbest_settings(settings, int(cfg.nbest))  # fail before loading anything
+    workers = check_workers(cfg.workers, cfg.device)
     max_len = cfg.get("max_len")
     run = load_run(cfg.run, cfg.checkpoint, cfg.device, int(cfg.average))
     translator = Translator.from_run(run, None if max_len is None else int(max_len))  # as nmt.evaluate
     source = _source(cfg)
     batch_lines = 1 if source is sys.stdin.buffer and sys.stdin.isatty() else int(cfg.batch_lines)
+    how = {"nbest": int(cfg.nbest), "batch_lines": batch_lines, "max_tokens": int(cfg.max_tokens), "workers": workers}
     try:
         if cfg.get("output"):
             with _open(cfg.output, "w") as sink:
-                return translate_stream(translator, source, sink, settings, int(cfg.nbest), batch_lines, cfg.max_tokens)
+                return translate_stream(translator, source, sink, settings, **how)
         sys.stdout.reconfigure(encoding="utf-8", newline="\n")
-        return translate_stream(translator, source, sys.stdout, settings, int(cfg.nbest), batch_lines, cfg.max_tokens)
+        return translate_stream(translator, source, sys.stdout, settings, **how)
     finally:
         if source is not sys.stdin.buffer:
             source.close()

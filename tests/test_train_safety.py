@@ -55,6 +55,18 @@ def test_config_errors_fail_before_any_data_is_read(override, message, tmp_path)
     assert not (tmp_path / "run").exists() and not (tmp_path / "cache").exists()
 
 
+@pytest.mark.parametrize(
+    "name", sorted(p.stem for p in (Path(__file__).parents[1] / "conf" / "experiment").glob("*.yaml"))
+)
+@pytest.mark.parametrize("pair", [("en", "de"), ("de", "en")], ids="→".join)
+def test_every_experiment_config_passes_the_start_checks(name, pair):
+    """The published recipes build their model, optimiser and schedule (meta device), with a time budget."""
+    from nmt.config_checks import check_config
+
+    cfg = compose_train([f"experiment={name}", f"data.src_lang={pair[0]}", f"data.tgt_lang={pair[1]}"])
+    assert check_config(cfg).strategy == "beam" and cfg.trainer.max_time and cfg.data.name == "multi30k"
+
+
 def test_cli_config_error_is_one_line_and_leaves_no_run_folder(tmp_path):
     run_dir = tmp_path / "new-run"
     proc = cli(tmp_path, "model.net.n_heads=5", f"hydra.run.dir={run_dir}", f"cache_dir={tmp_path / 'cache'}")

@@ -113,6 +113,23 @@ def test_nbest_is_never_padded_with_repeats(translator, beam_size, caplog):
     assert 1 <= len(full) <= beam_size and len({tuple(h.tgt_pieces) for h in full}) == len(full)
 
 
+def test_two_decoding_processes_write_the_same_lines(translator):
+    """workers=2 shares each read's batches between two processes: the same lines, n-best and scores too."""
+    data = b"".join(f"{w} beta alpha {w}\n".encode() for w in ("alpha", "beta", "gamma", "delta") * 6)
+    beam = DecodeSettings("beam", beam_size=3, max_len_a=0.5, max_len_b=6)
+    kwargs = {"nbest": 2, "batch_lines": 16, "max_tokens": 40}  # several batches per read of 16 lines
+    one, two = (_run(translator, data, beam, workers=w, **kwargs) for w in (1, 2))
+    assert two == one and one.count("\n") >= 24
+
+
+@pytest.mark.parametrize("workers", ["0", "two"])
+def test_bad_worker_counts_fail_before_loading(tmp_path, workers):
+    cmd = [sys.executable, "-m", "nmt.translate", f"run={tmp_path / 'missing'}", f"workers={workers}", "src=a"]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert f"workers={workers}: give the number of decoding processes" in done.stderr
+
+
 def test_nbest_with_greedy_is_refused(translator):
     with pytest.raises(ValueError, match="decode=beam"):
         _run(translator, b"alpha\n", GREEDY, nbest=2)
