@@ -124,7 +124,7 @@ def test_two_decoding_processes_write_the_same_lines(translator):
 
 @pytest.mark.parametrize("workers", ["0", "two"])
 def test_bad_worker_counts_fail_before_loading(tmp_path, workers):
-    cmd = [sys.executable, "-m", "nmt.translate", f"run={tmp_path / 'missing'}", f"workers={workers}", "src=a"]
+    cmd = [sys.executable, "-m", "nmt.translate", f"run={tmp_path}", f"workers={workers}", "src=a"]  # no run in it
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert f"workers={workers}: give the number of decoding processes" in done.stderr
