@@ -17,6 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from nmt.batch import Batch
 from nmt.bench import batch_lengths, bench, choose_data, format_report, spread
 from nmt.checkpoint import load_run
+from nmt.errors import ConfigError
 from nmt.flops import TRAIN_FACTOR, OtherLoad, forward_flops, peak_matmul_gflops
 from nmt.models.rnn import Bahdanau, RNNDims
 from nmt.models.transformer import Transformer, TransformerDims
@@ -163,6 +164,35 @@ def test_decoding_with_a_trained_run(tmp_path, transformer_run):
     # The run's own model and test split (24 pairs of the reverse corpus), not the toy stand-in.
     assert decode["params"] == sum(p.numel() for p in load_run(transformer_run).model.parameters())
     assert decode["split_sentences"] == 24 and decode["greedy_batched"]["sentences"] == 12
+    budget = (
+        load_run(transformer_run).config.data.get("eval_max_tokens") or load_run(transformer_run).config.data.max_tokens
+    )
+    assert decode["beam_batched"]["max_tokens"] == budget  # the run's own eval budget by default
+    assert f"batched rows: {budget} token positions" in format_report(report)
+    # decode_max_tokens=1: the batched rows in batches of one sentence each
+    one = bench(
+        compose_bench(
+            [
+                *small,
+                f"run={transformer_run}",
+                f"cache_dir={tmp_path}",
+                "decode_max_tokens=1",
+                f"output={tmp_path / 'one.json'}",
+            ]
+        )
+    )["models"]["transformer"]["decode"]
+    assert one["beam_batched"]["max_tokens"] == 1 and one["beam_batched"]["batches"] == 12
+    assert decode["beam_batched"]["batches"] < 12
+
+
+@pytest.mark.parametrize("budget", ["0", "-5", "many", "1.5", "true"])
+def test_a_bad_decode_budget_fails_before_measuring(tmp_path, budget):
+    cfg = compose_bench(
+        ["quick=true", f"cache_dir={tmp_path}", f"decode_max_tokens={budget}", f"output={tmp_path / 'b.json'}"]
+    )
+    with pytest.raises(ConfigError, match=f"(?i)decode_max_tokens={budget}: .* whole number >= 1"):
+        bench(cfg)
+    assert not any(tmp_path.iterdir())  # nothing measured, prepared or written
 
 
 def test_other_load_counts_its_own_children_as_its_own():

@@ -3,8 +3,8 @@
 Usage::
 
     python -m nmt.bench [data.root=../shared/data/multi30k] [threads=2] [steps=30] [warmup=5]
-        [sentences=1000] [sequential_sentences=200] [decode_workers=[1,2]] [beam.stopping=shortest]
-        [run=<run dir> | run=[<run>,<run>]] [quick=true]
+        [sentences=1000] [sequential_sentences=200] [decode_workers=[1,2]] [decode_max_tokens=16384]
+        [beam.stopping=shortest] [run=<run dir> | run=[<run>,<run>]] [quick=true]
 
 One run measures, with torch's thread setting (``threads=`` changes it for everything):
 
@@ -15,8 +15,8 @@ One run measures, with torch's thread setting (``threads=`` changes it for every
   training target tokens/s over ``steps`` optimiser steps after ``warmup`` ones, analytic FLOPs per
   target token (``nmt.flops``), MFU = achieved FLOP/s / peak, padding of the batches used, peak RSS.
 * per model: decoding sentences/s on the test split, greedy and beam, in ``nmt.decoding``'s
-  token-budget batches (``data.eval_max_tokens``: sentences × beams × longest source) and one sentence
-  at a time, with the mean output and reference lengths (an
+  token-budget batches (``data.eval_max_tokens``: sentences × beams × longest source, or
+  ``decode_max_tokens`` when given) and one sentence at a time, with the mean output and reference lengths (an
   untrained model stops at arbitrary lengths, often 0 or the limit, so ``run=`` measures trained ones).
   The batched rows again in each process count of ``decode_workers`` beyond 1 (``nmt.decoding``'s
   ``workers``: processes sharing torch's threads, one each on a 2-core machine), keyed

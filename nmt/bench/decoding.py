@@ -48,6 +48,7 @@ def time_decoding(
     limits = [math.floor(settings.max_len_a * (len(s) + 1) + settings.max_len_b) for s in src]
     return {
         "sentences": len(src),
+        "max_tokens": budget,
         "batches": len(batches),
         "workers": workers,
         "seconds": round(seconds, 3),

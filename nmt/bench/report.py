@@ -45,7 +45,11 @@ def format_report(report: dict) -> str:
                 f"{name:<12} {search:<8} {batching:<10} {x['sentences']:>5} {x['sentences_per_s']:>8.2f} "
                 f"{x['mean_output_len']:>7.1f} {x['mean_reference_len']:>7.1f} {x['mean_max_len']:>7.1f}"
             )
-        lines.append(f"{'':<12} weights: {dec['weights']}; others used {_share(dec['other_cpu_share'])} of the CPUs")
+        budget = dec.get("beam_batched", {}).get("max_tokens")  # absent in reports written before it was kept
+        batches = f"; batched rows: {budget} token positions per batch" if budget else ""
+        lines.append(
+            f"{'':<12} weights: {dec['weights']}{batches}; others used {_share(dec['other_cpu_share'])} of the CPUs"
+        )
     lines += ["", "'others': share of all CPUs other processes kept busy meanwhile; above ~5% the timings are noisy"]
     return "\n".join(lines)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -45,6 +45,8 @@ def bench_model(name: str, cfg: DictConfig, data: DataChoice, run: LoadedRun | N
     else:
         model, test = run.model, run_test_set(run, cfg)
         weights = f"trained: {run.checkpoint}"
+    if cfg.get("decode_max_tokens") is not None:
+        test = replace(test, max_tokens=int(cfg.decode_max_tokens))
     params = sum(p.numel() for p in model.parameters())
     with OtherLoad() as others:
         decoded = decoding_report(model, test, cfg)
@@ -85,7 +87,18 @@ def bench(cfg: DictConfig) -> dict:
         torch.set_num_threads(threads)
 
 
+def _check_budget(cfg: DictConfig) -> None:
+    """``decode_max_tokens``: null or a whole number >= 1, checked before anything is measured."""
+    budget = cfg.get("decode_max_tokens")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
+        raise ConfigError(
+            f"decode_max_tokens={budget}: give the batch budget in token positions (sentences × beams × longest "
+            "source), a whole number >= 1, or null for each run's data.eval_max_tokens"
+        )
+
+
 def _bench(cfg: DictConfig) -> dict:
+    _check_budget(cfg)
     runs = _load_runs(cfg)  # fail on a bad run folder before minutes of measuring
     output = Path(cfg.output) if cfg.output else Path("runs/bench") / f"{datetime.now():%Y-%m-%d_%H-%M-%S}.json"
     report: dict = {"created": datetime.now().isoformat(timespec="seconds"), "quick": bool(cfg.quick)}

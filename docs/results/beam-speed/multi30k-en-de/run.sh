@@ -9,25 +9,9 @@ set -euo pipefail
 PAIR=$(realpath "$1"); BASE=$(realpath "$2"); ROOT=$(realpath "${3:-../shared/data/multi30k}")
 HERE=$(cd "$(dirname "$0")" && pwd); PY="$(pwd)/.venv/bin/python"  # not realpath: the link is what makes it the venv
 export OMP_NUM_THREADS=2 MPLBACKEND=Agg
-# The base commit reads only what it knew: a copy of each run without the vocabulary's newer
-# `sample_lines` setting and with the RNN's training schedule as it was then (none: a constant rate;
-# `nmt.schedule` came later). Decoding reads neither; the weights and SentencePiece model are the same files.
+# The base commit reads only what it knew: a copy of each run it accepts (../copy_for_base.sh).
 COPY=$(mktemp -d)
-for m in transformer rnn; do
-  mkdir -p "$COPY/$m/checkpoints"
-  cp -r "$PAIR/$m/vocab" "$PAIR/$m/config.yaml" "$COPY/$m/"
-  cp "$PAIR/$m"/checkpoints/best-*.ckpt "$COPY/$m/checkpoints/"
-  "$PY" - "$COPY/$m" <<'PYEOF'
-import json, sys
-from omegaconf import OmegaConf
-vocab = f"{sys.argv[1]}/vocab/vocab.json"
-d = json.load(open(vocab)); d["settings"].pop("sample_lines", None); json.dump(d, open(vocab, "w"))
-cfg = OmegaConf.load(f"{sys.argv[1]}/config.yaml")
-if cfg.model.scheduler is not None and cfg.model.scheduler._target_ == "nmt.schedule.constant":
-    cfg.model.scheduler = None
-OmegaConf.save(cfg, f"{sys.argv[1]}/config.yaml")
-PYEOF
-done
+bash "$HERE/../copy_for_base.sh" "$PAIR" "$COPY" "$PY"
 COMMON=(steps=0 sequential_sentences=100 "data.root=$ROOT")
 for rep in $(seq "${REPS:-2}"); do
   (cd "$BASE" && NMT_CACHE_DIR="$COPY/cache" "$PY" -m nmt.bench "run=[$COPY/transformer,$COPY/rnn]" "${COMMON[@]}" \
