@@ -162,11 +162,10 @@ def test_decoding_with_a_trained_run(tmp_path, transformer_run):
     decode = report["models"]["transformer"]["decode"]
     assert decode["weights"].startswith("trained:") and "train" not in report["models"]["transformer"]
     # The run's own model and test split (24 pairs of the reverse corpus), not the toy stand-in.
-    assert decode["params"] == sum(p.numel() for p in load_run(transformer_run).model.parameters())
+    loaded = load_run(transformer_run)
+    assert decode["params"] == sum(p.numel() for p in loaded.model.parameters())
     assert decode["split_sentences"] == 24 and decode["greedy_batched"]["sentences"] == 12
-    budget = (
-        load_run(transformer_run).config.data.get("eval_max_tokens") or load_run(transformer_run).config.data.max_tokens
-    )
+    budget = loaded.config.data.get("eval_max_tokens") or loaded.config.data.max_tokens
     assert decode["beam_batched"]["max_tokens"] == budget  # the run's own eval budget by default
     assert f"batched rows: {budget} token positions" in format_report(report)
     # decode_max_tokens=1: the batched rows in batches of one sentence each
