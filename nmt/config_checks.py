@@ -18,7 +18,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from nmt.checkpoint import build_model
-from nmt.errors import ConfigError, NmtError
+from nmt.errors import ConfigError, NmtError, is_count
 from nmt.schedule import has_budget
 from nmt.search import DecodeSettings
 from nmt.vocab import BOS_ID, EOS_ID, PAD_ID, VocabSettings
@@ -86,7 +86,7 @@ def _check_data_settings(cfg: DictConfig) -> None:
     VocabSettings.from_mapping(cfg.data.vocab)  # raises ConfigError naming the vocab.* key
     for key in ("max_tokens", "max_len", "eval_max_tokens"):
         value = cfg.data.get(key)
-        if value is not None and (not isinstance(value, int) or value < 1):
+        if value is not None and not is_count(value):
             raise ConfigError(f"data.{key}={value} must be a positive whole number of tokens")
 
 

@@ -47,6 +47,12 @@ def _warn(message: str) -> None:
     log.warning(message)
 
 
+def eval_budget(max_tokens: int, eval_max_tokens: int | None) -> int:
+    """The batch budget of every split but train (val, test, nmt.bench's decoding rows): ``eval_max_tokens``,
+    or the training budget ``max_tokens`` when it is unset."""
+    return int(eval_max_tokens or max_tokens)
+
+
 def ids_fingerprint(corpus: ParallelCorpus, vocab: Mapping[str, Any]) -> str:
     """SHA-256 naming the data and tokenisation of a run: every split's text and the vocab settings.
 
@@ -231,6 +237,11 @@ class TranslationDataModule(pl.LightningDataModule):
 
     # ----------------------------------------------------------------- what the other stages read
     @property
+    def eval_budget(self) -> int:
+        """The batch budget of val and test (``nmt.data.eval_budget``)."""
+        return eval_budget(self.max_tokens, self.eval_max_tokens)
+
+    @property
     def split_names(self) -> list[str]:
         """The corpus's splits: "train", "val", "test" and any extra test sets."""
         return list(self._corpus().splits)
@@ -269,7 +280,7 @@ class TranslationDataModule(pl.LightningDataModule):
         if split not in self.datasets:
             raise KeyError(f"unknown split {split!r} (call setup() first); have {sorted(self.datasets)}")
         if max_tokens is None:
-            max_tokens = self.max_tokens if split == "train" else (self.eval_max_tokens or self.max_tokens)
+            max_tokens = self.max_tokens if split == "train" else self.eval_budget
         dataset = self.datasets[split]
         whole = {} if shard else {"num_replicas": 1, "rank": 0}
         sampler = TokenBucketSampler(dataset.lengths(), max_tokens, shuffle=shuffle, seed=self.seed, **whole)

@@ -27,7 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from nmt.batch import Batch
-from nmt.errors import ConfigError
+from nmt.errors import ConfigError, is_count
 from nmt.metrics import score_texts
 from nmt.models.base import Seq2Seq, eval_mode
 from nmt.search import DecodeSettings, Hypothesis, decode
@@ -79,6 +79,19 @@ def check_workers(workers: Any, device: torch.device | str | None = None) -> int
     if count > 1 and device is not None and str(device).split(":")[0] != "cpu":
         raise ConfigError(f"workers={count} decodes in CPU processes, but the model is on {device}: use workers=1")
     return count
+
+
+def check_max_tokens(max_tokens: Any, key: str = "max_tokens") -> int:
+    """The decoding batch budget ``key`` as an int >= 1, or a one-line ``ConfigError`` naming it.
+
+    Commands call it before loading a run, so that ``max_tokens=0`` fails at once, not after the load.
+    """
+    if not is_count(max_tokens):
+        raise ConfigError(
+            f"{key}={max_tokens}: give the batch budget in padded token positions per batch, a whole number >= 1, "
+            "e.g. 4096"
+        )
+    return max_tokens
 
 
 def rows_per_sentence(settings: DecodeSettings) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from hydra.errors import InstantiationException
 
@@ -33,6 +34,14 @@ class CheckpointError(NmtError):
 
 class CompareError(NmtError):
     """Runs that cannot be compared, or folders that are not runs; the message says which and why."""
+
+
+def is_count(value: Any) -> bool:
+    """A whole number >= 1: the test behind every count and token budget a user sets.
+
+    An ``int``, never a ``bool``: Python's ``True`` is the int 1, but ``max_tokens=true`` is a mistake.
+    """
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def project_error(err: BaseException) -> NmtError | None:

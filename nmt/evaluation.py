@@ -21,7 +21,7 @@ from nmt.checkpoint import LoadedRun, load_run, run_relative
 from nmt.config_checks import decode_settings
 from nmt.corpora.base import CorpusError
 from nmt.corpora.reading import read_parallel
-from nmt.decoding import check_workers, decode_and_score
+from nmt.decoding import check_max_tokens, check_workers, decode_and_score
 from nmt.errors import ConfigError
 from nmt.outputs import output_dir
 from nmt.search import DecodeSettings
@@ -145,11 +145,12 @@ def evaluate(cfg: DictConfig) -> dict:
         torch.set_num_threads(int(cfg.threads))
     settings = DecodeSettings(**OmegaConf.to_container(cfg.decode, resolve=True))
     workers = check_workers(cfg.get("workers", 1), cfg.get("device"))  # before any loading
+    max_tokens = check_max_tokens(cfg.max_tokens)
     run = load_run(cfg.run, cfg.checkpoint, cfg.device, int(cfg.average))
     name, sources, references = load_eval_set(run, cfg)
     max_len = cfg.get("max_len")
     translator = Translator.from_run(run, None if max_len is None else int(max_len))  # as nmt.translate
-    scored = decode_and_score(translator, sources, references, settings, int(cfg.max_tokens), True, workers)
+    scored = decode_and_score(translator, sources, references, settings, max_tokens, True, workers)
     texts = scored.texts
     average_check = check_average(run, cfg, translator) if run.averaged else None
 

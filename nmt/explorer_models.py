@@ -28,7 +28,7 @@ from nmt.align import AlignedSentence, analyse_attention, parse_pharaoh, word_gr
 from nmt.api import Translation, Translator
 from nmt.attention_maps import SentenceAttention, teacher_forced, to_words
 from nmt.corpora.toy import load_toy
-from nmt.errors import ConfigError, NmtError
+from nmt.errors import ConfigError, NmtError, is_count
 from nmt.search import DecodeSettings
 
 KINDS = ("cross", "encoder", "decoder")
@@ -56,7 +56,7 @@ class Limits:
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
-            if not isinstance(value, int) or value < 1:
+            if not is_count(value):
                 raise ConfigError(f"{name}={value!r} (conf/serve.yaml): must be a positive whole number")
 
 

@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from nmt.atomic import write_json_atomic
 from nmt.cli import CONF_DIR, prepare_argv
-from nmt.decoding import check_workers
+from nmt.decoding import check_max_tokens, check_workers
 from nmt.errors import ConfigError, one_line_errors
 from nmt.evaluation import evaluate, summary
 from nmt.outputs import output_dir
@@ -46,6 +46,7 @@ def _check(cfg: DictConfig) -> list[float]:
     if str(cfg.tune_split) == str(cfg.split):
         raise ConfigError(f"tune_split and split are both {cfg.split!r}: tune on a held-out split (tune_split=val)")
     check_workers(cfg.get("workers", 1), cfg.get("device"))
+    check_max_tokens(cfg.max_tokens)
     penalties = [float(p) for p in cfg.penalties]
     if not penalties:
         raise ConfigError("penalties=[]: give the values to try, e.g. penalties=[0.6,1.0,1.4]")

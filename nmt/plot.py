@@ -52,6 +52,7 @@ from nmt.attention_maps import SentenceAttention, teacher_forced, to_words, tran
 from nmt.checkpoint import LoadedRun, load_run
 from nmt.cli import CONF_DIR, prepare_argv, read_sentences
 from nmt.corpora.base import CorpusError
+from nmt.decoding import check_max_tokens
 from nmt.errors import ConfigError, one_line_errors
 from nmt.figures import FORMATS, attention_grid, attention_heatmap, save_figure
 from nmt.gallery import Shown, save_thumbnail, write_index
@@ -210,6 +211,7 @@ def _check(cfg: DictConfig) -> list[Path]:
     bad = [f for f in cfg.formats if f not in FORMATS]
     if bad or not cfg.formats:
         raise ConfigError(f"formats={list(cfg.formats)}: choose among {list(FORMATS)}, e.g. formats=[png,svg]")
+    check_max_tokens(cfg.max_tokens)
     return [Path(r).expanduser() for r in ([cfg.run] if cfg.run is not None else runs)]
 
 

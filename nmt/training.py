@@ -78,8 +78,7 @@ def choose_test_weights(
 def score_split(cfg: DictConfig, model: Seq2Seq, dm: TranslationDataModule, split: str, settings) -> Scored:
     """Decode and score a split as ``nmt.evaluate`` does (``nmt.decoding.decode_and_score``): one path, one output."""
     translator = Translator(model, dm.vocab, int(cfg.data.max_len), config=cfg)
-    budget = int(cfg.data.get("eval_max_tokens") or cfg.data.max_tokens)
-    return translator.score(dm.sources(split), dm.references(split), settings, budget)
+    return translator.score(dm.sources(split), dm.references(split), settings, dm.eval_budget)
 
 
 def build_module(

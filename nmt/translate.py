@@ -47,7 +47,7 @@ from nmt.api import Translation, Translator
 from nmt.checkpoint import load_run
 from nmt.cli import CONF_DIR, prepare_argv
 from nmt.corpora.base import CorpusError
-from nmt.decoding import check_workers
+from nmt.decoding import check_max_tokens, check_workers
 from nmt.errors import ConfigError, one_line_errors
 from nmt.search import DecodeSettings
 
@@ -198,12 +198,13 @@ def _run(cfg: DictConfig) -> int:
     settings = DecodeSettings(**OmegaConf.to_container(cfg.decode, resolve=True))
     _nbest_settings(settings, int(cfg.nbest))  # fail before loading anything
     workers = check_workers(cfg.workers, cfg.device)
+    max_tokens = check_max_tokens(cfg.max_tokens)
     max_len = cfg.get("max_len")
     run = load_run(cfg.run, cfg.checkpoint, cfg.device, int(cfg.average))
     translator = Translator.from_run(run, None if max_len is None else int(max_len))  # as nmt.evaluate
     source = _source(cfg)
     batch_lines = 1 if source is sys.stdin.buffer and sys.stdin.isatty() else int(cfg.batch_lines)
-    how = {"nbest": int(cfg.nbest), "batch_lines": batch_lines, "max_tokens": int(cfg.max_tokens), "workers": workers}
+    how = {"nbest": int(cfg.nbest), "batch_lines": batch_lines, "max_tokens": max_tokens, "workers": workers}
     try:
         if cfg.get("output"):
             with _open(cfg.output, "w") as sink:

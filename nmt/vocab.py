@@ -35,7 +35,7 @@ import sentencepiece as spm
 
 from nmt.atomic import publish_folder
 from nmt.corpora.base import CorpusError, ParallelCorpus
-from nmt.errors import ConfigError
+from nmt.errors import ConfigError, is_count
 
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 MODEL_TYPES = ("unigram", "bpe", "char", "word")
@@ -80,7 +80,7 @@ class VocabSettings:
         if not 0.0 < float(self.character_coverage) <= 1.0:
             raise ConfigError(f"vocab.character_coverage={self.character_coverage} must be in (0, 1]")
         k = self.sample_lines
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        if not is_count(k):
             raise ConfigError(
                 f"vocab.sample_lines={k!r} must be a whole number of lines >= 1 (e.g. {DEFAULT_SAMPLE_LINES})"
             )

@@ -12,7 +12,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 import nmt
-from nmt.decoding import check_workers, cut_sources, decode_batches, decode_ids
+from nmt.decoding import check_max_tokens, check_workers, cut_sources, decode_batches, decode_ids
 from nmt.errors import ConfigError
 from nmt.evaluation import evaluate
 from nmt.search import DecodeSettings
@@ -152,5 +152,19 @@ def test_bad_worker_counts_fail_before_loading(tmp_path, workers):
     with pytest.raises(ConfigError, match=f"workers={workers}: give the number of decoding processes"):
         evaluate(cfg)
     assert check_workers("2") == 2 and check_workers(1, "cpu") == 1
+
+
+@pytest.mark.parametrize("max_tokens", ["0", "-4", "1.5", "many", "true"])
+@pytest.mark.parametrize("command", ["evaluate", "length_penalty"])
+def test_bad_batch_budgets_fail_before_loading(tmp_path, command, max_tokens):
+    """A bad ``max_tokens`` is a one-line error naming it before the run folder is read, not a
+    traceback from the batching after minutes of loading."""
+    from nmt.length_penalty import tune_length_penalty
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name=command, overrides=[f"run={tmp_path / 'missing'}", f"max_tokens={max_tokens}"])
+    with pytest.raises(ConfigError, match=rf"(?i)^max_tokens={max_tokens}: give the batch budget .* whole number >= 1"):
+        {"evaluate": evaluate, "length_penalty": tune_length_penalty}[command](cfg)
+    assert check_max_tokens(1) == 1 and check_max_tokens(4096) == 4096
     with pytest.raises(ConfigError, match="workers=2 decodes in CPU processes.*cuda:0"):
         check_workers(2, "cuda:0")

@@ -332,6 +332,7 @@ def test_no_gold_alignments_is_one_clear_error_and_align_fixes_it(rnn_run, tmp_p
         (["run=x", "split=test", "mode=sample"], "use mode=force"),
         (["run=x", "src=alpha", "formats=[jpg]"], "choose among"),
         (["run=x", "src=alpha", "panels=heads"], r"panels='heads': use one of \['none', 'avg', 'all'\]"),
+        (["run=x", "src=alpha", "max_tokens=0"], r"^max_tokens=0: give the batch budget"),
     ],
 )
 def test_bad_options_are_refused_before_loading(overrides, message):

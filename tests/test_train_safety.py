@@ -38,6 +38,7 @@ def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
         ("checkpoint.every_n_steps=-1", r"^checkpoint\.every_n_steps=-1 must be >= 0"),
         ("data.vocab.size=4", r"^vocab\.size=4 is too small"),
         ("data.max_tokens=0", r"^data\.max_tokens=0 must be a positive"),
+        ("data.max_len=true", r"^data\.max_len=True must be a positive"),  # a bool is an int, never a length
         ("model.scheduler.cooldown=1.5", r"^model\.scheduler: cooldown must be a fraction"),
         (
             "model.scheduler.cooldown=0.2 trainer.max_epochs=-1",

@@ -130,6 +130,15 @@ def test_bad_worker_counts_fail_before_loading(tmp_path, workers):
     assert f"workers={workers}: give the number of decoding processes" in done.stderr
 
 
+def test_a_bad_batch_budget_fails_before_loading(tmp_path):
+    cmd = [sys.executable, "-m", "nmt.translate", f"run={tmp_path}", "max_tokens=0", "src=a"]  # no run in it
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 2 and done.stderr == (
+        "nmt.translate: error: max_tokens=0: give the batch budget in padded token positions per batch, "
+        "a whole number >= 1, e.g. 4096\n"
+    ), done.stderr
+
+
 def test_nbest_with_greedy_is_refused(translator):
     with pytest.raises(ValueError, match="decode=beam"):
         _run(translator, b"alpha\n", GREEDY, nbest=2)

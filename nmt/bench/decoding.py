@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from omegaconf import DictConfig, OmegaConf
 
 from nmt.checkpoint import LoadedRun
-from nmt.data import PairDataset
+from nmt.data import PairDataset, eval_budget
 from nmt.decoding import cut_sources, decode_batches, decode_ids, rows_per_sentence
 from nmt.evaluation import load_eval_set
 from nmt.models.base import Seq2Seq
@@ -95,5 +95,5 @@ def run_test_set(run: LoadedRun, cfg: DictConfig) -> TestSet:
     v = run.vocab
     src = cut_sources(v.encode_src(sources), int(run.config.data.get("max_len", 128)))[0]
     dataset = PairDataset(src, v.encode_tgt(references), list(range(len(sources))))
-    budget = run.config.data.get("eval_max_tokens") or run.config.data.max_tokens
-    return TestSet(dataset, v.pad_id, v.bos_id, v.eos_id, int(budget))
+    data = run.config.data
+    return TestSet(dataset, v.pad_id, v.bos_id, v.eos_id, eval_budget(data.max_tokens, data.get("eval_max_tokens")))

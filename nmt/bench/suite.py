@@ -16,7 +16,7 @@ from nmt.bench.decoding import TestSet, decoding_report, run_test_set
 from nmt.bench.training import run_training, training_report
 from nmt.checkpoint import LoadedRun, build_model, load_run
 from nmt.data import build_datamodule
-from nmt.errors import ConfigError
+from nmt.errors import ConfigError, is_count
 from nmt.flops import OtherLoad, PeakRate, machine_info, peak_matmul_gflops, peak_rss_mb, reset_peak_rss
 
 
@@ -39,8 +39,7 @@ def bench_model(name: str, cfg: DictConfig, data: DataChoice, run: LoadedRun | N
         out["train"]["peak_rss_scope"] = "this model's training" if isolated else "the process so far"
         out["profile"] = timer.profile  # per training step, averaged over profile_steps
     if run is None:
-        budget = int(dm.eval_max_tokens or dm.max_tokens)
-        test = TestSet(dm.datasets["test"], dm.vocab.pad_id, dm.vocab.bos_id, dm.vocab.eos_id, budget)
+        test = TestSet(dm.datasets["test"], dm.vocab.pad_id, dm.vocab.bos_id, dm.vocab.eos_id, dm.eval_budget)
         weights = f"untrained (random + {cfg.warmup}+{cfg.steps} bench steps): output lengths are not a real model's"
     else:
         model, test = run.model, run_test_set(run, cfg)
@@ -90,7 +89,7 @@ def bench(cfg: DictConfig) -> dict:
 def _check_budget(cfg: DictConfig) -> None:
     """``decode_max_tokens``: null or a whole number >= 1, checked before anything is measured."""
     budget = cfg.get("decode_max_tokens")
-    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
+    if budget is not None and not is_count(budget):
         raise ConfigError(
             f"decode_max_tokens={budget}: give the batch budget in token positions (sentences × beams × longest "
             "source), a whole number >= 1, or null for each run's data.eval_max_tokens"
