@@ -3,8 +3,9 @@
 Each proxy (a folder with overrides.yaml) is set against a baseline run of its model at the same number of
 optimiser steps: the best val BLEU (and the lowest val loss) the baseline had reached by the proxy's last step.
 Round 1 (r1-*) is compared with baseline-<model>/, the published 89-minute de→en run before the cooldown;
-later rounds with cooldown-de-en-<model>/, the 89-minute de→en run published with the cooldown (2 Dec), which
-their config includes.
+rounds 2 to 4 with cooldown-de-en-<model>/, the 89-minute de→en run published with the cooldown (2 Dec), which
+their config includes; round 5 (r5-*, en→de) with adopted-en-de-<model>/, the en→de run of the adopted recipe
+(3 Dec) that it changes one lever of.
 Steps, not minutes: runs sharing the machine with other work train at fewer steps per minute.
 """
 
@@ -37,7 +38,9 @@ def beam_val(run: Path) -> str:
 
 
 def baseline_of(run: Path, model: str) -> Path:
-    return HERE / f"baseline-{model}" if run.name.startswith("r1-") else HERE / f"cooldown-de-en-{model}"
+    if run.name.startswith("r1-"):
+        return HERE / f"baseline-{model}"
+    return HERE / (f"adopted-en-de-{model}" if run.name.startswith("r5-") else f"cooldown-de-en-{model}")
 
 
 def main() -> None:
