@@ -81,15 +81,16 @@ def check_workers(workers: Any, device: torch.device | str | None = None) -> int
     return count
 
 
-def check_max_tokens(max_tokens: Any, key: str = "max_tokens") -> int:
-    """The decoding batch budget ``key`` as an int >= 1, or a one-line ``ConfigError`` naming it.
+def check_max_tokens(max_tokens: Any, key: str = "max_tokens", example: str = "e.g. 4096") -> int:
+    """The decoding batch budget ``key`` as an int >= 1, or a one-line ``ConfigError`` naming it (and
+    ending with ``example``, the fix to suggest).
 
     Commands call it before loading a run, so that ``max_tokens=0`` fails at once, not after the load.
     """
     if not is_count(max_tokens):
         raise ConfigError(
             f"{key}={max_tokens}: give the batch budget in padded token positions per batch, a whole number >= 1, "
-            "e.g. 4096"
+            f"{example}"
         )
     return max_tokens
 

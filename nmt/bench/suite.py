@@ -16,7 +16,8 @@ from nmt.bench.decoding import TestSet, decoding_report, run_test_set
 from nmt.bench.training import run_training, training_report
 from nmt.checkpoint import LoadedRun, build_model, load_run
 from nmt.data import build_datamodule
-from nmt.errors import ConfigError, is_count
+from nmt.decoding import check_max_tokens
+from nmt.errors import ConfigError
 from nmt.flops import OtherLoad, PeakRate, machine_info, peak_matmul_gflops, peak_rss_mb, reset_peak_rss
 
 
@@ -89,11 +90,8 @@ def bench(cfg: DictConfig) -> dict:
 def _check_budget(cfg: DictConfig) -> None:
     """``decode_max_tokens``: null or a whole number >= 1, checked before anything is measured."""
     budget = cfg.get("decode_max_tokens")
-    if budget is not None and not is_count(budget):
-        raise ConfigError(
-            f"decode_max_tokens={budget}: give the batch budget in token positions (sentences × beams × longest "
-            "source), a whole number >= 1, or null for each run's data.eval_max_tokens"
-        )
+    if budget is not None:
+        check_max_tokens(budget, "decode_max_tokens", "or null for each run's data.eval_max_tokens")
 
 
 def _bench(cfg: DictConfig) -> dict:
