@@ -172,6 +172,7 @@ class Translator:
         seed: int | None = None,
         max_tokens: int = 4096,
         return_attention: bool = False,
+        precision: str = "fp32",
     ) -> list[str] | list[Translation] | list[list[Translation]]:
         """Translate sentences (see ``nmt.search.DecodeSettings`` for the decoding options).
 
@@ -184,6 +185,8 @@ class Translator:
             max_tokens: batch budget in padded token positions, sentences × beams × longest source
                 (``nmt.decoding``), bounding memory.
             return_attention: also return each hypothesis' cross-attention.
+            precision: the model's matmuls: "fp32", "bf16", or "int8" (CPUs only, the fastest there;
+                ``nmt.int8``). Hypotheses may differ slightly from fp32's.
 
         Returns:
             One string per sentence; with ``return_attention`` one ``Translation`` per sentence;
@@ -197,7 +200,16 @@ class Translator:
         elif strategy == "greedy" and n_best > 1:
             raise ConfigError(f"greedy search gives one hypothesis, not n_best={n_best}; use beam or sample")
         settings = DecodeSettings(
-            strategy, beam_size, length_penalty, n_best, max_len_a, max_len_b, temperature, top_k, seed
+            strategy,
+            beam_size,
+            length_penalty,
+            n_best,
+            max_len_a,
+            max_len_b,
+            temperature,
+            top_k,
+            seed,
+            precision=precision,
         )
         results = self.decode(sentences, settings, max_tokens, return_attention, samples)
         cut = sum(r[0].truncated for r in results)

@@ -8,7 +8,7 @@ from nmt.errors import ConfigError
 
 STRATEGIES = ("greedy", "beam", "sample")
 STOPPING = ("exact", "shortest")  # when a sentence's beam search ends (the rules: nmt.beam)
-PRECISIONS = ("fp32", "bf16")  # the model's matmuls while decoding; scores are always summed in fp32
+PRECISIONS = ("fp32", "bf16", "int8")  # the model's matmuls while decoding; scores are always summed in fp32
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,9 @@ class DecodeSettings:
         stopping: when a sentence's beam search ends (beam): "exact" (never changes the result) or
             "shortest" (faster; assumes each live beam ends at its shortest completion, see ``nmt.beam``).
         precision: "fp32", or "bf16": the model runs under ``torch.autocast`` in bfloat16 (faster on CPUs
-            and GPUs with bf16 units; the log-probabilities and scores stay fp32, hypotheses may differ).
+            and GPUs with bf16 units; the log-probabilities and scores stay fp32, hypotheses may differ),
+            or "int8": every Linear layer runs with 8-bit integer weights and inputs (CPUs only, ``nmt.int8``;
+            the fastest on CPUs, hypotheses may differ).
     """
 
     strategy: str = "greedy"

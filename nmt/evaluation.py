@@ -23,6 +23,7 @@ from nmt.corpora.base import CorpusError
 from nmt.corpora.reading import read_parallel
 from nmt.decoding import check_max_tokens, check_workers, decode_and_score
 from nmt.errors import ConfigError
+from nmt.int8 import INPUT_BITS
 from nmt.outputs import output_dir
 from nmt.search import DecodeSettings
 
@@ -176,6 +177,8 @@ def evaluate(cfg: DictConfig) -> dict:
         "tgt_lang": run.config.data.tgt_lang,
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
+    if settings.precision == "int8":
+        report["int8_input_bits"] = INPUT_BITS  # 8 with VNNI, else 7 (nmt.int8): the rounding depends on the CPU
     write_json_atomic(out_path, report)
     report["output"] = str(out_path)
     return report

@@ -27,6 +27,7 @@ from torch import Tensor
 from nmt.beam import beam_search
 from nmt.decode_settings import STRATEGIES, DecodeSettings
 from nmt.hypotheses import Hypothesis, length_penalty, make_hypothesis, max_lengths, next_log_probs, row
+from nmt.int8 import int8_model
 from nmt.models.base import Seq2Seq
 
 __all__ = [
@@ -53,6 +54,8 @@ def decode(
 
     Shapes: src, src_mask (B, S).
     """
+    if settings.precision == "int8":
+        model = int8_model(model)  # a quantized copy, cached while the weights stay the same
     bf16 = settings.precision == "bf16"
     with torch.autocast(src.device.type, dtype=torch.bfloat16, enabled=bf16):  # fp32: no change at all
         found = _search(model, src, src_mask, settings, need_weights)

@@ -119,3 +119,13 @@ def test_bad_arguments_are_clear(translator):
         translator.translate(["alpha"], strategy="greedy", n_best=2)
     with pytest.raises(ValueError, match="n_best"):
         translator.translate(["alpha"], beam_size=2, n_best=3)
+
+
+def test_int8_translates_the_same_sentences_with_its_own_matmuls(translator):
+    fp32 = translator.translate(SENTENCES)
+    int8 = translator.translate(SENTENCES, precision="int8")
+    assert len(int8) == len(SENTENCES) and int8[2] == "" and int8[4] == ""
+    assert sum(a == b for a, b in zip(fp32, int8, strict=True)) >= len(SENTENCES) - 1  # rounding, not another model
+    assert translator.model.out_proj is None  # still tied: the int8 copy is decoding's own
+    with pytest.raises(ValueError, match="precision"):
+        translator.translate(["alpha"], precision="int4")

@@ -154,6 +154,13 @@ class Seq2Seq(nn.Module, ABC):
     ) -> tuple[Tensor, Attention | None]:
         """Teacher forcing. Shapes: src, src_mask (B, S); tgt_in (B, T) -> logits (B, T, V)."""
 
+    def untie_output(self) -> None:
+        """Give a tied output projection its own ``nn.Linear`` holding a copy of the shared matrix.
+
+        Tools that swap layers module by module (``nmt.int8``) then reach the vocabulary projection too;
+        the logits are unchanged. The default does nothing: the model's projection is already a Linear.
+        """
+
     def reorder_state(self, state: DecoderState, index: Tensor, within_sentences: bool = False) -> DecoderState:
         """Rows ``index`` of the state (beam reordering and expansion).
 

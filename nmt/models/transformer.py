@@ -262,6 +262,13 @@ class Transformer(Seq2Seq):
         """Shapes: (B, T, D) -> (B, T, V)."""
         return F.linear(y, self.tgt_embed.weight) if self.out_proj is None else self.out_proj(y)
 
+    def untie_output(self) -> None:
+        """The tied projection (the target embedding matrix) as its own Linear, for ``nmt.int8``."""
+        if self.out_proj is None:
+            weight = self.tgt_embed.weight  # (V, D)
+            self.out_proj = nn.Linear(weight.shape[1], weight.shape[0], bias=False, device=weight.device)
+            self.out_proj.weight = nn.Parameter(weight.detach().clone(), requires_grad=weight.requires_grad)
+
     def encode(self, src: Tensor, src_mask: Tensor, need_weights: bool = False) -> Encoded:
         """Shapes: src, src_mask (B, S) -> memory (B, S, D), attention (B, L, h, S, S) or None."""
         x = self._embed(self.src_embed, src)  # (B, S, D)

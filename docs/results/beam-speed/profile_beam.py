@@ -1,11 +1,13 @@
 """Beam 5 on a trained run's test split under cProfile: wall and CPU seconds, rows stepped, top entries.
 
     PYTHONPATH=<checkout> python docs/results/beam-speed/profile_beam.py <run dir> <label> <out.json> \
-        [<multi30k dir>] [<stopping>]
+        [<multi30k dir>] [<stopping>] [<precision>]
 
 The fourth argument is where the Multi30k files are (``data.root``; default ``../shared/data/multi30k``,
 the copy beside this repository); the fifth, the beam's stopping rule (``exact`` or ``shortest``; not
-given: the checkout's default, the only choice before the rule had a setting).
+given: the checkout's default, the only choice before the rule had a setting); the sixth, ``int8`` to
+profile the int8 copy of the model (``nmt.int8.quantized_copy``, what ``decode.precision=int8`` decodes
+with), quantized before the clock starts.
 
 Run it with ``PYTHONPATH`` set to the checkout whose ``nmt`` is measured (a worktree of the base
 commit for "before"). CPU seconds are this process's own, so they stay meaningful on a shared
@@ -33,6 +35,10 @@ run_dir, label, out = sys.argv[1:4]
 data_root = sys.argv[4] if len(sys.argv) > 4 else "../shared/data/multi30k"
 stopping = {"stopping": sys.argv[5]} if len(sys.argv) > 5 else {}
 run = load_run(run_dir, "best")
+if len(sys.argv) > 6 and sys.argv[6] == "int8":
+    from nmt.int8 import quantized_copy
+
+    run.model = quantized_copy(run.model)  # decoded at "fp32" below: the copy's matmuls are already int8
 test = run_test_set(run, OmegaConf.create({"data": {"root": data_root}}))
 settings = DecodeSettings(
     strategy="beam", beam_size=5, length_penalty=0.6, n_best=1, max_len_a=1.5, max_len_b=10, **stopping
@@ -60,6 +66,7 @@ n = len(hyps)
 report = {
     "label": label,
     "stopping": stopping.get("stopping", "exact"),
+    "precision": sys.argv[6] if len(sys.argv) > 6 else "fp32",
     "nmt": nmt.__file__,
     "run": run_dir,
     "sentences": n,
