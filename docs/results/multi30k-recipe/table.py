@@ -5,7 +5,7 @@ optimiser steps: the best val BLEU (and the lowest val loss) the baseline had re
 Round 1 (r1-*) is compared with baseline-<model>/, the published 89-minute de→en run before the cooldown;
 rounds 2 to 4 with cooldown-de-en-<model>/, the 89-minute de→en run published with the cooldown (2 Dec), which
 their config includes; round 5 (r5-*, en→de) with adopted-en-de-<model>/, the en→de run of the adopted recipe
-(3 Dec) that it changes one lever of.
+(3 Dec) that it changes one lever of; round 6's bf16 proxy with round 6's fp32 proxy, trained beside it.
 Steps, not minutes: runs sharing the machine with other work train at fewer steps per minute.
 """
 
@@ -38,9 +38,12 @@ def beam_val(run: Path) -> str:
 
 
 def baseline_of(run: Path, model: str) -> Path:
+    if run.name.startswith("r6-tf-bf16"):
+        return HERE / "r6-tf-fp32-30min"  # round 6 is a pair: bf16 against fp32, side by side, 30 minutes
     if run.name.startswith("r1-"):
         return HERE / f"baseline-{model}"
-    return HERE / (f"adopted-en-de-{model}" if run.name.startswith("r5-") else f"cooldown-de-en-{model}")
+    adopted = run.name.startswith(("r5-", "r6-"))
+    return HERE / (f"adopted-en-de-{model}" if adopted else f"cooldown-de-en-{model}")
 
 
 def main() -> None:
