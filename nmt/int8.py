@@ -25,14 +25,13 @@ between training steps.
 from __future__ import annotations
 
 import copy
-import re
 import warnings
 import weakref
-from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
+from nmt.cpu_flags import has_vnni
 from nmt.errors import ConfigError
 from nmt.models.base import Seq2Seq
 
@@ -41,15 +40,7 @@ from nmt.models.base import Seq2Seq
 _DEPRECATED = r"torch\.quantize_per_tensor, torch\.quantize_per_channel and other quantized tensor creation"
 
 
-def _has_vnni(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """Whether the CPU flags list VNNI (Linux; elsewhere unknown, so no)."""
-    try:
-        return re.search(r"\b(avx512_vnni|avx_vnni)\b", cpuinfo.read_text(errors="replace")) is not None
-    except OSError:
-        return False
-
-
-INPUT_BITS = 8 if _has_vnni() else 7  # bits of each Int8Linear input; 7 where 16-bit pair sums could overflow
+INPUT_BITS = 8 if has_vnni() else 7  # bits of each Int8Linear input; 7 where 16-bit pair sums could overflow
 
 
 class Int8Linear(nn.Module):

@@ -78,13 +78,23 @@ def read_reference(path: str | Path) -> dict[tuple[str, str, str], str]:
         ) from None
 
 
+PRECISIONS = {"32-true": "fp32", "32": "fp32", "bf16-mixed": "bf16 mixed", "16-mixed": "fp16 mixed", "64-true": "fp64"}
+
+
+def _training(r: dict) -> str:
+    """Training minutes and, where the saved config has it, the precision: "90 min, bf16 mixed"."""
+    minutes = f"{r['train']['wall_time_s'] / 60:.0f} min"
+    precision = ((r.get("config") or {}).get("trainer") or {}).get("precision")
+    return minutes if precision is None else f"{minutes}, {PRECISIONS.get(str(precision), precision)}"
+
+
 def _row(direction: str, run: dict, lp: str, scores: dict, first: bool) -> list[str]:
     r = run["results"]
     train = r.get("train", {})
     extra = (
         [
             f"{r['params']:,}",
-            f"{train['wall_time_s'] / 60:.0f} min",
+            _training(r),
             f"{train['steps']:,}",
             f"{train['tokens_per_s']:,.0f}",
         ]

@@ -13,7 +13,7 @@ from torch import nn
 
 from nmt.errors import ConfigError
 from nmt.evaluation import decode_tag, evaluate
-from nmt.int8 import Int8Linear, _has_vnni, int8_model, quantized_copy
+from nmt.int8 import Int8Linear, int8_model, quantized_copy
 from nmt.search import DecodeSettings, decode
 from tests.search_models import batch, rnn, teacher_forced, transformer
 
@@ -120,14 +120,3 @@ def test_evaluate_with_int8_writes_its_own_files(transformer_run, tmp_path, monk
     int8_lines = Path(int8["hypotheses"]).read_text(encoding="utf-8").splitlines()
     same = sum(a == b for a, b in zip(fp32_lines, int8_lines, strict=True)) / len(fp32_lines)
     assert same >= 0.75 and abs(saved["bleu"] - fp32["bleu"]) <= 2.0  # the same model, rounded
-
-
-def test_full_range_inputs_only_where_the_cpu_has_vnni(tmp_path):
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("flags\t\t: fpu sse avx2 avx512f avx512bw avx512_vnni avx512_bf16\n")
-    assert _has_vnni(cpuinfo)
-    cpuinfo.write_text("flags\t\t: fpu sse avx2 avx_vnni\n")
-    assert _has_vnni(cpuinfo)
-    cpuinfo.write_text("flags\t\t: fpu sse avx2 avx512f avx512bw\n")  # Skylake: 16-bit pair sums
-    assert not _has_vnni(cpuinfo)
-    assert not _has_vnni(tmp_path / "missing")  # not Linux: assume the worst

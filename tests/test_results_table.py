@@ -87,6 +87,17 @@ def test_rows_and_provenance(tmp_path):
     assert "- signature bleu_lc: `sig-lc`" in block and "- hardware: box, Some CPU, 2 CPUs, 1 torch thread(s)" in block
 
 
+@pytest.mark.parametrize(
+    ("precision", "training"), [("bf16-mixed", "10 min, bf16 mixed"), ("32-true", "10 min, fp32"), (None, "10 min")]
+)
+def test_the_training_column_names_the_precision_the_run_trained_in(tmp_path, precision, training):
+    results = _results("de", "en", "rnn", 31.0)
+    if precision is not None:
+        results["config"]["trainer"] = {"precision": precision}
+    rows = _rows(render([_report(tmp_path / "r", [{"results": results}])]))
+    assert rows[0].endswith(f"| 1,234,567 | {training} | 4,321 | 988 |")
+
+
 def test_unknown_model_class_is_described_by_its_name(tmp_path):
     results = _results("de", "en", "rnn", 31.0)
     results["config"]["model"]["net"]["_target_"] = "os.system"  # never imported: looked up among registered models

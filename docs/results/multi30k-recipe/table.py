@@ -5,7 +5,8 @@ optimiser steps: the best val BLEU (and the lowest val loss) the baseline had re
 Round 1 (r1-*) is compared with baseline-<model>/, the published 89-minute de→en run before the cooldown;
 rounds 2 to 4 with cooldown-de-en-<model>/, the 89-minute de→en run published with the cooldown (2 Dec), which
 their config includes; round 5 (r5-*, en→de) with adopted-en-de-<model>/, the en→de run of the adopted recipe
-(3 Dec) that it changes one lever of; round 6's bf16 proxy with round 6's fp32 proxy, trained beside it.
+(3 Dec) that it changes one lever of; round 6's bf16 proxy with round 6's fp32 proxy, trained beside it;
+round 7 (r7-*, the whole 89-minute en→de protocol in bf16) with adopted-en-de-<model>/ again.
 Steps, not minutes: runs sharing the machine with other work train at fewer steps per minute.
 """
 
@@ -42,7 +43,7 @@ def baseline_of(run: Path, model: str) -> Path:
         return HERE / "r6-tf-fp32-30min"  # round 6 is a pair: bf16 against fp32, side by side, 30 minutes
     if run.name.startswith("r1-"):
         return HERE / f"baseline-{model}"
-    adopted = run.name.startswith(("r5-", "r6-"))
+    adopted = run.name.startswith(("r5-", "r6-", "r7-"))
     return HERE / (f"adopted-en-de-{model}" if adopted else f"cooldown-de-en-{model}")
 
 
