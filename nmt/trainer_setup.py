@@ -54,11 +54,10 @@ def recipe_precision(accelerator: str) -> str:
     """The Multi30k recipes' precision (conf/experiment/multi30k_*.yaml): bf16 mixed precision where the
     device multiplies bf16 natively, GPUs and CPUs with AVX512_BF16 or AMX; full fp32 elsewhere, where
     bf16 is emulated and slower. On this project's 2-core EPYC, bf16 trained 1.37x (Transformer) and
-    1.23x (RNN) the tokens/s of fp32 (docs/results/cpu-levers/) and reached higher val BLEU in the same
-    minutes (docs/results/multi30k-recipe/, rounds 6 and 7)."""
-    if _on_gpu(accelerator):
-        return "bf16-mixed"
-    return "bf16-mixed" if accelerator in ("cpu", "auto") and has_native_bf16() else "32-true"
+    1.23x (RNN) the tokens/s of fp32 (docs/results/cpu-levers/) and higher en→de val BLEU in the same
+    minutes (docs/results/multi30k-recipe/, rounds 6 and 7). Run folders save it resolved (config.yaml)."""
+    native = _on_gpu(accelerator) or (accelerator in ("cpu", "auto") and has_native_bf16())
+    return "bf16-mixed" if native else "32-true"
 
 
 # Registered with the library (not the command) so that train() called from Python resolves them too.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from omegaconf import OmegaConf
 
 from nmt import cpu_flags, trainer_setup
 from nmt.cpu_flags import has_native_bf16, has_vnni
@@ -55,7 +56,11 @@ def test_the_multi30k_recipes_resolve_their_precision_from_the_device(monkeypatc
     from tests.conftest import compose_train
 
     monkeypatch.setattr(trainer_setup, "has_native_bf16", lambda: True)
-    assert compose_train([f"experiment={experiment}"]).trainer.precision == "bf16-mixed"
+    cfg = compose_train([f"experiment={experiment}"])
+    assert cfg.trainer.precision == "bf16-mixed"
+    saved = OmegaConf.create(OmegaConf.to_yaml(cfg, resolve=True))  # as nmt.run_folder writes config.yaml
+    monkeypatch.setattr(trainer_setup, "has_native_bf16", lambda: False)
+    assert saved.trainer.precision == "bf16-mixed"  # a run folder keeps the precision it trained in
     monkeypatch.setattr(trainer_setup, "has_native_bf16", lambda: False)
     assert compose_train([f"experiment={experiment}"]).trainer.precision == "32-true"
     assert compose_train([f"experiment={experiment}", "trainer=gpu"]).trainer.precision == "bf16-mixed"
