@@ -105,6 +105,15 @@ def signatures(results: Iterable[dict]) -> dict[str, list[str]]:
     return out
 
 
+PRECISIONS = {"32-true": "fp32", "32": "fp32", "bf16-mixed": "bf16 mixed", "16-mixed": "fp16 mixed", "64-true": "fp64"}
+
+
+def training_precision(results: dict) -> str | None:
+    """The precision a run trained in, from the config its results.json saved ("bf16 mixed"); None when absent."""
+    precision = ((results.get("config") or {}).get("trainer") or {}).get("precision")
+    return None if precision is None else PRECISIONS.get(str(precision), str(precision))
+
+
 def _provenance(run: Run) -> list[str]:
     r = run.results
     hw = r.get("hardware", {})
@@ -115,7 +124,7 @@ def _provenance(run: Run) -> list[str]:
         f"test decoding: {json.dumps(test.get('decode', {}))}",
         f"hardware: {hw.get('platform')}, {hw.get('cpu_model', 'CPU model not recorded')}, {hw.get('cpus')} CPUs, "
         f"{hw.get('threads')} torch threads, "
-        f"{hw.get('accelerator')}",
+        f"{hw.get('accelerator')}, trained in {training_precision(r) or 'a precision not recorded'}",
         *([_length_penalty_line(run.length_penalty)] if run.length_penalty else []),
         *([f"files: `{run.copy}/` ({_copied}; no checkpoints)"] if run.copy else []),
     ]

@@ -64,6 +64,10 @@ class Seq2SeqModule(pl.LightningModule):
         compile_loss: the training loss runs through ``torch.compile`` (inductor, dynamic shapes):
             softmax, smoothing and their gradient in fewer passes over the (B·T, V) logits. It
             costs a compile (about 30 s on a CPU) at the first step; ``nmt.bench`` measures the gain.
+        compile_model: the teacher-forced forward of training steps runs through ``torch.compile``
+            (inductor, dynamic shapes), so the elementwise work around the matmuls (dropout, residual
+            sums, layer norms, activations) fuses; validation and decoding stay eager. A longer
+            compile than the loss's; ``nmt.bench`` measures whether it pays.
     """
 
     def __init__(
@@ -77,6 +81,7 @@ class Seq2SeqModule(pl.LightningModule):
         val_references: Sequence[str] | None = None,
         skip_nonfinite: bool = False,
         compile_loss: bool = False,
+        compile_model: bool = False,
     ) -> None:
         super().__init__()
         if isinstance(val_decode, Mapping):
@@ -84,7 +89,12 @@ class Seq2SeqModule(pl.LightningModule):
         self.val_decode = val_decode or DecodeSettings(strategy="greedy")
         given = {"model": model, "optimizer": optimizer, "scheduler": scheduler}
         configs = {k: _plain(v) for k, v in given.items() if isinstance(v, Mapping)}
-        scalars = {"label_smoothing": label_smoothing, "skip_nonfinite": skip_nonfinite, "compile_loss": compile_loss}
+        scalars = {
+            "label_smoothing": label_smoothing,
+            "skip_nonfinite": skip_nonfinite,
+            "compile_loss": compile_loss,
+            "compile_model": compile_model,
+        }
         # Plain containers only: checkpoints stay loadable with torch.load(weights_only=True).
         self.save_hyperparameters({**configs, **scalars, "val_decode": asdict(self.val_decode)})
         built = {k: _build(k, v) for k, v in configs.items()}
@@ -96,6 +106,9 @@ class Seq2SeqModule(pl.LightningModule):
         self.val_references = list(val_references) if val_references is not None else None
         self.skip_nonfinite = skip_nonfinite
         self.compile_loss = compile_loss
+        # Built once (dynamic: token-bucket batches change shape every step); not an attribute of
+        # the model, so state_dict and checkpoints are those of the eager model.
+        self._compiled_forward = torch.compile(self.model.forward, dynamic=True) if compile_model else None
         self.skipped_batches = 0  # batches skipped for a non-finite loss (kept in checkpoints)
         self.train_tokens = 0  # target tokens seen by all ranks together, for tokens/sec (kept in checkpoints)
         self.elapsed_before = 0.0  # training seconds of earlier sessions of a resumed run
@@ -113,7 +126,8 @@ class Seq2SeqModule(pl.LightningModule):
         )
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor | None:
-        logits, _ = self.model(batch.src, batch.src_mask, batch.tgt_in)  # (B, T, V)
+        forward = self._compiled_forward or self.model
+        logits, _ = forward(batch.src, batch.src_mask, batch.tgt_in)  # (B, T, V)
         loss = self.loss(logits, batch.tgt_out, self.label_smoothing)
         finite = bool(torch.isfinite(loss))
         # Every rank's tokens (the run's figures count them all), summed before any rank may skip.

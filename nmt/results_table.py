@@ -33,7 +33,7 @@ from omegaconf import DictConfig
 
 from nmt.atomic import write_text_atomic
 from nmt.cli import CONF_DIR, prepare_argv
-from nmt.comparison_report import METRIC_NAMES, format_penalty, signatures
+from nmt.comparison_report import METRIC_NAMES, format_penalty, signatures, training_precision
 from nmt.errors import CompareError, one_line_errors
 from nmt.models.registry import model_class
 
@@ -78,14 +78,11 @@ def read_reference(path: str | Path) -> dict[tuple[str, str, str], str]:
         ) from None
 
 
-PRECISIONS = {"32-true": "fp32", "32": "fp32", "bf16-mixed": "bf16 mixed", "16-mixed": "fp16 mixed", "64-true": "fp64"}
-
-
 def _training(r: dict) -> str:
     """Training minutes and, where the saved config has it, the precision: "90 min, bf16 mixed"."""
     minutes = f"{r['train']['wall_time_s'] / 60:.0f} min"
-    precision = ((r.get("config") or {}).get("trainer") or {}).get("precision")
-    return minutes if precision is None else f"{minutes}, {PRECISIONS.get(str(precision), precision)}"
+    precision = training_precision(r)
+    return minutes if precision is None else f"{minutes}, {precision}"
 
 
 def _row(direction: str, run: dict, lp: str, scores: dict, first: bool) -> list[str]:

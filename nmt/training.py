@@ -98,6 +98,7 @@ def build_module(
         val_references=dm.references("val"),
         skip_nonfinite=bool(cfg.get("train", {}).get("skip_nonfinite", False)),
         compile_loss=bool(cfg.get("train", {}).get("compile_loss", False)),
+        compile_model=bool(cfg.get("train", {}).get("compile_model", False)),
     )
     return module.model, module
 

@@ -39,3 +39,11 @@ def test_the_comparison_report_carries_the_table():
     text = markdown_report(runs, {}, meta)
     assert "| val BLEU reached by | 15 min | 30 min | 45 min | 60 min | 89 min |" in text
     assert "| b | 10.00 | 25.00 | 25.00 | 25.00 | 25.00 |" in text
+
+
+def test_the_comparison_report_names_the_training_precision():
+    bf16 = {"model": "m", "data": "toy", "test": {}, "val": {}, "config": {"trainer": {"precision": "bf16-mixed"}}}
+    old = {"model": "m", "data": "toy", "test": {}, "val": {}}  # results.json from before the config was saved
+    meta = {"sentences": 1, "threads": 1, "command": "c"}
+    text = markdown_report([Run(Path("a"), bf16, "a"), Run(Path("b"), old, "b")], {}, meta)
+    assert "trained in bf16 mixed" in text and "trained in a precision not recorded" in text

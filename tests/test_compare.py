@@ -59,6 +59,7 @@ def test_report_of_two_models(transformer_run, rnn_run, tmp_path):
         assert f"{results['params']:,}" in row and f"{results['test']['bleu']:.2f} (beam 3)" in row
         assert results["test"]["signature"]["bleu"] in report and results["test"]["signature"]["chrf"] in report
         assert str(run) in report and f"<td>{results['model']}</td>" in html
+        assert "CPUAccelerator, trained in fp32" in report  # the tiny runs train in 32-true
         # compare decodes the test split again with the run's beam: it must reproduce the run's score
         decoding = summary["decoding"][results["model"]]
         assert decoding["beam"]["bleu"] == results["test"]["bleu"]

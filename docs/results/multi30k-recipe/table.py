@@ -6,7 +6,10 @@ Round 1 (r1-*) is compared with baseline-<model>/, the published 89-minute de→
 rounds 2 to 4 with cooldown-de-en-<model>/, the 89-minute de→en run published with the cooldown (2 Dec), which
 their config includes; round 5 (r5-*, en→de) with adopted-en-de-<model>/, the en→de run of the adopted recipe
 (3 Dec) that it changes one lever of; round 6's bf16 proxy with round 6's fp32 proxy, trained beside it;
-round 7 (r7-*, the whole 89-minute en→de protocol in bf16) with adopted-en-de-<model>/ again.
+round 7 (r7-*, the whole 89-minute en→de protocol in bf16) with adopted-en-de-<model>/ again; round 8 (r8-*, de→en,
+the loss through torch.compile and, for the RNN, a tied output layer) with adopted-bf16-de-en-<model>/, the de→en
+bf16 pair of round 7. r8's overrides.yaml gives its changes as overrides of the round-7 config (the run itself read
+them from conf/experiment; its config.yaml has them).
 Steps, not minutes: runs sharing the machine with other work train at fewer steps per minute.
 """
 
@@ -43,6 +46,8 @@ def baseline_of(run: Path, model: str) -> Path:
         return HERE / "r6-tf-fp32-30min"  # round 6 is a pair: bf16 against fp32, side by side, 30 minutes
     if run.name.startswith("r1-"):
         return HERE / f"baseline-{model}"
+    if run.name.startswith("r8-"):
+        return HERE / f"adopted-bf16-de-en-{model}"
     adopted = run.name.startswith(("r5-", "r6-", "r7-"))
     return HERE / (f"adopted-en-de-{model}" if adopted else f"cooldown-de-en-{model}")
 
