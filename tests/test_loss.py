@@ -55,6 +55,7 @@ def test_compiled_loss_matches_eager_on_batches_of_different_shapes():
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings(r"ignore:You are trying to `self.log\(\)`")  # training_step outside a Trainer
 def test_compiled_training_forward_matches_eager_and_leaves_the_weights_alone():
     # The Transformer only: the RNN passes too, after 75 s of compiling its GRU loops.
     def build(compile_model: bool) -> Seq2SeqModule:
