@@ -17,6 +17,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from nmt.allocator import check_malloc_mode, malloc_mode
 from nmt.checkpoint import build_model
 from nmt.errors import ConfigError, NmtError, is_count
 from nmt.schedule import has_budget
@@ -107,6 +108,7 @@ def check_config(cfg: DictConfig) -> DecodeSettings:
         if (ckpt.get(key) or 0) < 0:
             raise ConfigError(f"checkpoint.{key}={ckpt.get(key)} must be >= 0")
     _check_data_settings(cfg)
+    check_malloc_mode(malloc_mode(cfg))
     test_decode = decode_settings(cfg, "decode")
     decode_settings(cfg, "val_decode")
     _check_model(cfg)

@@ -20,6 +20,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from nmt.allocator import configure_malloc, malloc_mode
 from nmt.api import Translator
 from nmt.atomic import write_json_atomic, write_text_atomic
 from nmt.checkpoint import average_checkpoints, load_weights, model_config, run_relative, select_checkpoints
@@ -160,6 +161,7 @@ def train(cfg: DictConfig, run_dir: str | Path, resume: bool = False, overrides:
     pl.seed_everything(cfg.seed, workers=True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    configure_malloc(malloc_mode(cfg))
     cbs = build_callbacks(cfg, run_dir)
     trainer = make_trainer(cfg, run_dir, cbs, resume_step)
     if trainer.is_global_zero:  # under DDP only rank 0 writes the run folder

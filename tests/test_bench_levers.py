@@ -37,6 +37,14 @@ def test_ranks_add_tokens_over_the_slowest_rank():
     assert row["warmup_seconds"] == 3.0 and row["step_ms_median"] == 40.0
 
 
+def test_a_row_reports_the_worst_rank_for_page_faults_and_memory():
+    ranks = [rank(300, 2.0, 1000, 1.0), rank(100, 4.0, 4000, 3.0)]
+    ranks[0] |= {"page_faults_per_step": 150_000, "peak_rss_mib": 1800.0}
+    ranks[1] |= {"page_faults_per_step": 2_000, "peak_rss_mib": 2100.5}
+    row = combine(ranks)
+    assert row["page_faults_per_step"] == 150_000 and row["peak_rss_mib"] == 2100.5
+
+
 @pytest.mark.slow
 def test_quick_levers_report_every_row(tmp_path):
     out = tmp_path / "levers.json"
@@ -72,9 +80,10 @@ def test_quick_levers_report_every_row(tmp_path):
         assert row["train_tokens_per_s"] > 0 and row["steps"] == 2 and row["mfu_peak_gflops"] > 0
         # MFU against the row's own peak (rounded: a tiny quick model's may round to 0)
         assert row["mfu"] == round(row["achieved_gflops"] / row["mfu_peak_gflops"], 4)
+        assert row["page_faults_per_step"] >= 0 and row["peak_rss_mib"] > 0
     assert "compile_seconds" in rows[compiled[0]]
     table = format_levers(report)
-    assert all(name in table for name in rows)
+    assert all(name in table for name in rows) and "faults/step" in table
 
 
 def test_compile_row_false_leaves_the_compiled_run_out(tmp_path, monkeypatch):

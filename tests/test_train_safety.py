@@ -40,6 +40,7 @@ def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
         ("data.max_tokens=0", r"^data\.max_tokens=0 must be a positive"),
         ("data.max_len=true", r"^data\.max_len=True must be a positive"),  # a bool is an int, never a length
         ("model.scheduler.cooldown=1.5", r"^model\.scheduler: cooldown must be a fraction"),
+        ("train.malloc=jemalloc", r"^train\.malloc=jemalloc is not one of retain, retain_small, glibc"),
         (
             "model.scheduler.cooldown=0.2 trainer.max_epochs=-1",
             r"^model\.scheduler\.cooldown=0\.2 needs a training budget",

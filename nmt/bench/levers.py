@@ -91,6 +91,8 @@ def combine(ranks: list[dict]) -> dict:
         "seconds": round(seconds, 3),
         "step_ms_median": max(r["step_ms_median"] for r in ranks),
         "warmup_seconds": max(r["warmup_seconds"] for r in ranks),
+        "page_faults_per_step": max(r.get("page_faults_per_step", 0) for r in ranks),  # of one rank
+        "peak_rss_mib": max(r.get("peak_rss_mib") or 0 for r in ranks),
         "padding_fraction": ranks[0]["padding_fraction"],
         "steps": ranks[0]["steps"],
         "warmup_steps": ranks[0]["warmup_steps"],
@@ -169,15 +171,16 @@ def format_levers(report: dict) -> str:
         f"data: {report['data']['name']} ({report['data']['reason']})",
         "",
         f"{'model':<12} {'lever':<30} {'tokens/s':>9} {'GFLOP/s':>8} {'mfu':>6} {'mfu vs':<18} "
-        f"{'step ms':>8} {'warm-up s':>9} {'compile s':>9}",
+        f"{'step ms':>8} {'faults/step':>11} {'peak MiB':>8} {'warm-up s':>9} {'compile s':>9}",
     ]
     for name, rows in report["models"].items():
         for lever, r in rows.items():
             compile_s = f"{r['compile_seconds']:>9.1f}" if "compile_seconds" in r else f"{'':>9}"
             lines.append(
                 f"{name:<12} {lever:<30} {r['train_tokens_per_s']:>9.0f} {r['achieved_gflops']:>8.2f} "
-                f"{r['mfu']:>6.3f} {r['mfu_peak']:<18} {r['step_ms_median']:>8.0f} {r['warmup_seconds']:>9.1f} "
-                f"{compile_s}"
+                f"{r['mfu']:>6.3f} {r['mfu_peak']:<18} {r['step_ms_median']:>8.0f} "
+                f"{r.get('page_faults_per_step', 0):>11.0f} {r.get('peak_rss_mib') or 0:>8.0f} "
+                f"{r['warmup_seconds']:>9.1f} {compile_s}"
             )
     return "\n".join(lines)
 

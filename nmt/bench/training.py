@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import statistics
+import sys
 import tempfile
 import time
 import warnings
@@ -19,6 +20,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
+from nmt.allocator import configure_malloc, malloc_mode
 from nmt.batch import Batch
 from nmt.data import TranslationDataModule
 from nmt.errors import ConfigError
@@ -59,6 +61,8 @@ class StepTimer(pl.Callback):
         self.profile: list[dict] | None = None
         self._profiler: torch.profiler.profile | None = None
         self._step_start = 0.0
+        self.faults = 0  # minor page faults of this process over the timed steps
+        self._faults_start = 0
         self.total = warmup + steps + profile_steps
         self._bar = tqdm(total=self.total, desc="training steps", unit="step", leave=False, disable=None)
 
@@ -79,6 +83,7 @@ class StepTimer(pl.Callback):
         self._bar.update(1)
         if self.done == self.warmup:
             self.start = now
+            self._faults_start = minor_faults()
         elif self.warmup < self.done <= self.warmup + self.steps:
             self.step_seconds.append(now - self._step_start)
             src, tgt, positions = batch_lengths(batch, pl_module.model.pad_id)
@@ -88,6 +93,7 @@ class StepTimer(pl.Callback):
                 self.padded + positions,
             )
             self.end = now
+            self.faults = minor_faults() - self._faults_start
         elif self._profiler is not None and self.done == self.total:
             with profiler_chatter_dropped():
                 self._profiler.stop()
@@ -96,6 +102,29 @@ class StepTimer(pl.Callback):
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._bar.close()
+
+
+def _rusage():
+    """``resource.getrusage`` of this process, or None where there is no ``resource`` (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF)
+
+
+def minor_faults() -> int:
+    """Minor page faults of this process so far: pages the kernel mapped (and zeroed) on first touch."""
+    usage = _rusage()
+    return usage.ru_minflt if usage is not None else 0
+
+
+def peak_rss_mib() -> float | None:
+    """This process's peak resident memory in MiB (None without ``resource``)."""
+    usage = _rusage()
+    if usage is None:
+        return None
+    return round(usage.ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10), 1)  # bytes on macOS, KiB elsewhere
 
 
 def top_ops(profiler: torch.profiler.profile, rows: int, steps: int) -> list[dict]:
@@ -118,6 +147,7 @@ def top_ops(profiler: torch.profiler.profile, rows: int, steps: int) -> list[dic
 def run_training(train_cfg: DictConfig, dm: TranslationDataModule, model: Seq2Seq, cfg: DictConfig) -> StepTimer:
     """Train ``model`` for warmup + steps (+ profiled) steps with the Trainer ``nmt.train`` would build."""
     _, module = build_module(train_cfg, dm, model)  # the loss, optimiser and schedule training uses
+    configure_malloc(malloc_mode(train_cfg))  # as nmt.train sets it (train.malloc)
     timer = StepTimer(int(cfg.warmup), int(cfg.steps), int(cfg.profile_steps), int(cfg.profile_rows))
     total = timer.total
     args = OmegaConf.to_container(train_cfg.trainer, resolve=True)
@@ -166,6 +196,8 @@ def training_report(timer: StepTimer, model: Seq2Seq, dm: TranslationDataModule)
         "target_tokens": tokens,
         "sentences_per_batch": round(len(timer.tgt_lens) / timer.steps, 1),
         "step_ms_median": round(1e3 * statistics.median(timer.step_seconds), 1),
+        "page_faults_per_step": round(timer.faults / timer.steps),
+        "peak_rss_mib": peak_rss_mib(),
         "max_tokens": dm.max_tokens,
         "flops_formula": formula_of(model),
     }

@@ -9,7 +9,8 @@ their config includes; round 5 (r5-*, en→de) with adopted-en-de-<model>/, the 
 round 7 (r7-*, the whole 89-minute en→de protocol in bf16) with adopted-en-de-<model>/ again; round 8 (r8-*, de→en,
 the loss through torch.compile and, for the RNN, a tied output layer) with adopted-bf16-de-en-<model>/, the de→en
 bf16 pair of round 7; round 9 (r9-*, en→de, the round-8 RNN recipe, with a Transformer repeating round 7's recipe)
-with r7-<tf|rnn>-bf16/, the en→de pair it replaces. The overrides.yaml of r8 and r9 give their changes as
+with r7-<tf|rnn>-bf16/, the en→de pair it replaces; round 10 (r10-*, en→de, half the batch: 1,024 tokens) with
+r9-*, the same recipe at 2,048 tokens on the same host. The overrides.yaml of r8 and r9 give their changes as
 overrides of the round-7 config (the runs themselves read them from conf/experiment; their config.yaml has them).
 Steps, not minutes: runs sharing the machine with other work train at fewer steps per minute.
 """
@@ -49,6 +50,8 @@ def baseline_of(run: Path, model: str) -> Path:
         return HERE / f"baseline-{model}"
     if run.name.startswith("r8-"):
         return HERE / f"adopted-bf16-de-en-{model}"
+    if run.name.startswith("r10-"):  # en→de, round 9's pair: the same recipe at 2,048-token batches
+        return HERE / ("r9-tf-repeat" if model == "transformer" else "r9-rnn-tie-compile-loss")
     if run.name.startswith("r9-"):
         return HERE / ("r7-tf-bf16" if model == "transformer" else "r7-rnn-bf16")  # en→de, round 7's bf16 pair
     adopted = run.name.startswith(("r5-", "r6-", "r7-"))
@@ -62,7 +65,8 @@ def main() -> None:
         "| baseline best val by those minutes (its steps) |"
     )
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for run in sorted(p for p in HERE.iterdir() if (p / "overrides.yaml").exists()):
+    proxies = (p for p in HERE.iterdir() if (p / "overrides.yaml").exists())
+    for run in sorted(proxies, key=lambda p: (int(p.name[1:].split("-")[0]), p.name)):  # r2-… before r10-…
         lines = [ln.strip("- \n") for ln in (run / "overrides.yaml").read_text().splitlines() if ln.strip()]
         model = "transformer" if "experiment=multi30k_transformer" in lines else "rnn"
         changes = " ".join(ln for ln in lines if not any(key in ln for key in IGNORED)) or "none: the config as is"
