@@ -12,7 +12,7 @@ from nmt.errors import ConfigError
 
 # One "step": forty 1 MiB tensors and one of 48 MiB (above glibc's largest mmap threshold), all freed at
 # the end, as activations and logits are after a backward pass. Prints the minor page faults of the
-# last 8 of 10 steps.
+# last 8 of 12 steps.
 STEPS = """
 import resource, sys, torch
 from nmt.allocator import configure_malloc
@@ -21,8 +21,8 @@ def step():
     small = [torch.ones(2**18) for _ in range(40)]
     large = torch.ones(12 * 2**20)
     return sum(t.numel() for t in small) + large.numel()
-for i in range(10):
-    if i == 2:
+for i in range(12):
+    if i == 4:
         before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     step()
 print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
@@ -41,10 +41,13 @@ def test_retained_memory_is_reused_without_page_faults():
     small_applied, small = _faults("retain_small")
     retain_applied, retain = _faults("retain")
     assert (glibc_applied, small_applied, retain_applied) == (False, True, True)
-    pages_per_step = (40 * 2**20 + 48 * 2**20) // 4096
-    assert glibc > 4 * pages_per_step  # glibc hands the memory back and faults it in again every step
-    assert retain < pages_per_step // 10  # all of it reused: (almost) no fresh pages
-    assert retain < small < glibc  # retain_small still maps the 48 MiB tensor afresh each step
+    large_pages = 48 * 2**20 // 4096  # the 48 MiB tensor, over glibc's largest mmap threshold (32 MiB)
+    pages_per_step = 40 * 2**20 // 4096 + large_pages
+    # glibc maps the large tensor afresh every step (the 1 MiB ones too whenever it trims the heap);
+    # retain_small still does for the large one
+    assert glibc >= 8 * large_pages and small >= 8 * large_pages
+    # retain reuses it all: at most one step's worth of fresh pages in eight (the heap may settle once)
+    assert retain <= pages_per_step
 
 
 def test_a_bad_mode_is_a_one_line_config_error_and_old_configs_keep_glibc():
