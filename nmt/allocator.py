@@ -51,12 +51,8 @@ def _mallopt():
     return mallopt
 
 
-# train.malloc: what each setting does (conf/train.yaml)
-MODES = {
-    "retain": "keep freed memory, large blocks from the heap too",
-    "retain_small": "keep freed memory; blocks above 32 MiB still mapped and unmapped each time",
-    "glibc": "glibc's own settings: trim the heap, unmap large blocks",
-}
+# train.malloc's settings (conf/train.yaml); configure_malloc says what each does
+MODES = ("retain", "retain_small", "glibc")
 
 
 def malloc_mode(cfg: DictConfig) -> str:

@@ -163,6 +163,11 @@ def reset_peak_rss() -> bool:
         return False
 
 
+def minor_faults() -> int:
+    """Minor page faults of this process so far: pages the kernel mapped (and zeroed) on first touch."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def peak_rss_mb() -> float:
     """``resource.getrusage`` ru_maxrss in MB (kilobytes on Linux, bytes on macOS)."""
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

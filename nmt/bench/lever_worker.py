@@ -22,6 +22,7 @@ from nmt.bench.config import DataChoice, train_config
 from nmt.bench.training import run_training, training_report
 from nmt.checkpoint import build_model
 from nmt.data import build_datamodule
+from nmt.flops import peak_rss_mb
 
 
 def measure(cfg: DictConfig, job: DictConfig) -> dict:
@@ -50,6 +51,7 @@ def measure(cfg: DictConfig, job: DictConfig) -> dict:
     report["warmup_seconds"] = round(timer.start - started, 3)
     report["rank"] = int(os.environ.get("LOCAL_RANK", 0))
     report["threads"] = torch.get_num_threads()
+    report["peak_rss_mib"] = peak_rss_mb()  # the whole (fresh) process; the key of the committed lever files
     return report
 
 

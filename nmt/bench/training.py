@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import statistics
-import sys
 import tempfile
 import time
 import warnings
@@ -24,7 +23,7 @@ from nmt.allocator import configure_malloc, malloc_mode
 from nmt.batch import Batch
 from nmt.data import TranslationDataModule
 from nmt.errors import ConfigError
-from nmt.flops import TRAIN_FACTOR, formula_of, forward_flops
+from nmt.flops import TRAIN_FACTOR, formula_of, forward_flops, minor_faults
 from nmt.models.base import Seq2Seq
 from nmt.quiet import profiler_chatter_dropped
 from nmt.sampler import TokenBucketSampler, padding_fraction
@@ -93,7 +92,8 @@ class StepTimer(pl.Callback):
                 self.padded + positions,
             )
             self.end = now
-            self.faults = minor_faults() - self._faults_start
+            if self.done == self.warmup + self.steps:
+                self.faults = minor_faults() - self._faults_start
         elif self._profiler is not None and self.done == self.total:
             with profiler_chatter_dropped():
                 self._profiler.stop()
@@ -102,29 +102,6 @@ class StepTimer(pl.Callback):
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._bar.close()
-
-
-def _rusage():
-    """``resource.getrusage`` of this process, or None where there is no ``resource`` (Windows)."""
-    try:
-        import resource
-    except ImportError:
-        return None
-    return resource.getrusage(resource.RUSAGE_SELF)
-
-
-def minor_faults() -> int:
-    """Minor page faults of this process so far: pages the kernel mapped (and zeroed) on first touch."""
-    usage = _rusage()
-    return usage.ru_minflt if usage is not None else 0
-
-
-def peak_rss_mib() -> float | None:
-    """This process's peak resident memory in MiB (None without ``resource``)."""
-    usage = _rusage()
-    if usage is None:
-        return None
-    return round(usage.ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10), 1)  # bytes on macOS, KiB elsewhere
 
 
 def top_ops(profiler: torch.profiler.profile, rows: int, steps: int) -> list[dict]:
@@ -197,7 +174,6 @@ def training_report(timer: StepTimer, model: Seq2Seq, dm: TranslationDataModule)
         "sentences_per_batch": round(len(timer.tgt_lens) / timer.steps, 1),
         "step_ms_median": round(1e3 * statistics.median(timer.step_seconds), 1),
         "page_faults_per_step": round(timer.faults / timer.steps),
-        "peak_rss_mib": peak_rss_mib(),
         "max_tokens": dm.max_tokens,
         "flops_formula": formula_of(model),
     }
