@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import compose_train, tiny_overrides
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 
 from nmt.errors import ConfigError
 from nmt.module import NonFiniteLossError, Seq2SeqModule
@@ -101,11 +101,21 @@ def test_resume_config_takes_the_runs_own_config_and_the_safe_overrides(tmp_path
 
     run_dir = tmp_path / "run"
     (run_dir / "checkpoints").mkdir(parents=True)
-    OmegaConf.save(compose_train(["model=rnn", "seed=7"]), run_dir / "config.yaml")
+    old_run = compose_train(["model=rnn", "seed=7"])
+    with open_dict(old_run):
+        del old_run.train.malloc  # a run from before train.malloc
+    OmegaConf.save(old_run, run_dir / "config.yaml")
     (run_dir / "checkpoints" / "last.ckpt").touch()
-    overrides = [f"resume={run_dir}", "trainer.max_epochs=30", "threads=2", "logger=[csv,tensorboard]"]
+    overrides = [
+        f"resume={run_dir}",
+        "trainer.max_epochs=30",
+        "threads=2",
+        "logger=[csv,tensorboard]",
+        "train.malloc=glibc",
+    ]
     cfg = resume_config(run_dir, compose_train(overrides), overrides)
     assert (cfg.model.name, cfg.seed, cfg.trainer.max_epochs, cfg.threads) == ("rnn", 7, 30, 2)
+    assert cfg.train.malloc == "glibc"
     assert list(cfg.logger) == ["csv", "tensorboard"] and cfg.resume is None
     (run_dir / "results.json").write_text(json.dumps({"status": "finished"}))
     with pytest.raises(ConfigError, match="has finished .* pass a larger trainer.max_epochs"):

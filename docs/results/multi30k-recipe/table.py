@@ -10,7 +10,8 @@ round 7 (r7-*, the whole 89-minute en→de protocol in bf16) with adopted-en-de-
 the loss through torch.compile and, for the RNN, a tied output layer) with adopted-bf16-de-en-<model>/, the de→en
 bf16 pair of round 7; round 9 (r9-*, en→de, the round-8 RNN recipe, with a Transformer repeating round 7's recipe)
 with r7-<tf|rnn>-bf16/, the en→de pair it replaces; round 10 (r10-*, en→de, half the batch: 1,024 tokens) with
-r9-*, the same recipe at 2,048 tokens on the same host. The overrides.yaml of r8 and r9 give their changes as
+r9-*, the same recipe at 2,048 tokens on the same host; round 11 (r11-*, en→de, Transformer dropout 0.1, the RNN's
+cooldown over the last half) with r9-* too. The overrides.yaml of r8 and r9 give their changes as
 overrides of the round-7 config (the runs themselves read them from conf/experiment; their config.yaml has them).
 Steps, not minutes: runs sharing the machine with other work train at fewer steps per minute.
 """
@@ -50,7 +51,7 @@ def baseline_of(run: Path, model: str) -> Path:
         return HERE / f"baseline-{model}"
     if run.name.startswith("r8-"):
         return HERE / f"adopted-bf16-de-en-{model}"
-    if run.name.startswith("r10-"):  # en→de, round 9's pair: the same recipe at 2,048-token batches
+    if run.name.startswith(("r10-", "r11-")):  # en→de, round 9's pair: the configs as they are
         return HERE / ("r9-tf-repeat" if model == "transformer" else "r9-rnn-tie-compile-loss")
     if run.name.startswith("r9-"):
         return HERE / ("r7-tf-bf16" if model == "transformer" else "r7-rnn-bf16")  # en→de, round 7's bf16 pair
