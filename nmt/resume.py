@@ -3,8 +3,9 @@
 ``python -m nmt.train resume=<run dir>`` (or ``resume=true hydra.run.dir=<run dir>``) takes the
 run's own ``config.yaml``; the command line may change only what cannot alter what was trained
 (``SAFE_KEYS``: a longer time or epoch budget, threads, the allocator's settings, the progress bar,
-loggers, skipping non-finite batches). Anything else is refused in one line naming the key. The run's config is
-untrusted input: every ``_target_`` training would call from it must be allowed (``nmt.safe_load``).
+loggers, skipping non-finite batches). Anything else is refused in one line naming the key. The run's
+config is untrusted input: every ``_target_`` training would call from it must be allowed
+(``nmt.safe_load``).
 """
 
 from __future__ import annotations

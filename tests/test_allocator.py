@@ -14,8 +14,9 @@ from nmt.errors import ConfigError
 # the end, as activations and logits are after a backward pass. Prints the minor page faults of the
 # last 8 of 12 steps.
 STEPS = """
-import resource, sys, torch
+import sys, torch
 from nmt.allocator import configure_malloc
+from nmt.flops import minor_faults
 print(configure_malloc(sys.argv[1]))
 def step():
     small = [torch.ones(2**18) for _ in range(40)]
@@ -23,9 +24,9 @@ def step():
     return sum(t.numel() for t in small) + large.numel()
 for i in range(12):
     if i == 4:
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        before = minor_faults()
     step()
-print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(minor_faults() - before)
 """
 
 

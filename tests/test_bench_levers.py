@@ -25,6 +25,8 @@ def rank(tokens: int, seconds: float, flops_per_token: int, warmup: float) -> di
         "steps": 4,
         "warmup_steps": 1,
         "max_tokens": 256,
+        "page_faults_per_step": 0,
+        "peak_rss_mib": 0.0,
     }
 
 

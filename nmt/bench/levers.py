@@ -91,8 +91,8 @@ def combine(ranks: list[dict]) -> dict:
         "seconds": round(seconds, 3),
         "step_ms_median": max(r["step_ms_median"] for r in ranks),
         "warmup_seconds": max(r["warmup_seconds"] for r in ranks),
-        "page_faults_per_step": max(r.get("page_faults_per_step", 0) for r in ranks),  # of one rank
-        "peak_rss_mib": max(r.get("peak_rss_mib") or 0 for r in ranks),
+        "page_faults_per_step": max(r["page_faults_per_step"] for r in ranks),  # of one rank
+        "peak_rss_mib": max(r["peak_rss_mib"] for r in ranks),
         "padding_fraction": ranks[0]["padding_fraction"],
         "steps": ranks[0]["steps"],
         "warmup_steps": ranks[0]["warmup_steps"],
