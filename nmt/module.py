@@ -65,8 +65,9 @@ class Seq2SeqModule(pl.LightningModule):
             softmax, smoothing and their gradient in fewer passes over the (B·T, V) logits. It
             costs a compile (about 30 s on a CPU) at the first step; ``nmt.bench`` measures the gain.
         compile_model: the teacher-forced forward of training steps runs through ``torch.compile``
-            (inductor, dynamic shapes), so the elementwise work around the matmuls (dropout, residual
-            sums, layer norms, activations) fuses; validation and decoding stay eager. A longer
+            (inductor, dynamic shapes), as the model's ``compiled_forward`` chooses (the RNN compiles
+            its per-position body), so the elementwise work around the matmuls (dropout, residual
+            sums, layer norms, activations, gates) fuses; validation and decoding stay eager. A longer
             compile than the loss's; ``nmt.bench`` measures whether it pays.
     """
 
@@ -108,7 +109,7 @@ class Seq2SeqModule(pl.LightningModule):
         self.compile_loss = compile_loss
         # Built once (dynamic: token-bucket batches change shape every step); not an attribute of
         # the model, so state_dict and checkpoints are those of the eager model.
-        self._compiled_forward = torch.compile(self.model.forward, dynamic=True) if compile_model else None
+        self._compiled_forward = self.model.compiled_forward() if compile_model else None
         self.skipped_batches = 0  # batches skipped for a non-finite loss (kept in checkpoints)
         self.train_tokens = 0  # target tokens seen by all ranks together, for tokens/sec (kept in checkpoints)
         self.elapsed_before = 0.0  # training seconds of earlier sessions of a resumed run

@@ -56,12 +56,17 @@ def test_compiled_loss_matches_eager_on_batches_of_different_shapes():
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings(r"ignore:You are trying to `self.log\(\)`")  # training_step outside a Trainer
-def test_compiled_training_forward_matches_eager_and_leaves_the_weights_alone():
-    # The Transformer only: the RNN passes too, after 75 s of compiling its GRU loops.
+@pytest.mark.parametrize("name", ["transformer", "rnn"])
+def test_compiled_training_forward_matches_eager_and_leaves_the_weights_alone(name):
+    # The Transformer compiles its whole forward; the RNN the body of its loop over positions.
     def build(compile_model: bool) -> Seq2SeqModule:
         torch.manual_seed(0)
-        dims = {"d_model": 8, "n_heads": 2, "enc_layers": 1, "dec_layers": 1, "d_ff": 16, "dropout": 0.0}
-        model = Transformer(VOCAB, VOCAB, pad_id=PAD, bos_id=2, eos_id=3, shared_vocab=True, **dims)
+        if name == "transformer":
+            dims = {"d_model": 8, "n_heads": 2, "enc_layers": 1, "dec_layers": 1, "d_ff": 16, "dropout": 0.0}
+            model = Transformer(VOCAB, VOCAB, pad_id=PAD, bos_id=2, eos_id=3, shared_vocab=True, **dims)
+        else:
+            dims = {"emb_dim": 6, "hidden_dim": 8, "attn_dim": 5, "dec_layers": 2, "dropout": 0.0}
+            model = Bahdanau(VOCAB, VOCAB, pad_id=PAD, bos_id=2, eos_id=3, shared_vocab=True, **dims)
         sgd = lambda params: torch.optim.SGD(params, lr=0.1)  # noqa: E731
         return Seq2SeqModule(model, optimizer=sgd, compile_model=compile_model).train()
 
@@ -74,5 +79,5 @@ def test_compiled_training_forward_matches_eager_and_leaves_the_weights_alone():
         expected, got = eager.training_step(batch, 0), compiled.training_step(batch, 0)
         torch.testing.assert_close(got, expected)
         expected.backward(), got.backward()
-        for (name, p), q in zip(eager.named_parameters(), compiled.parameters(), strict=True):
-            torch.testing.assert_close(q.grad, p.grad, msg=name)
+        for (param, p), q in zip(eager.named_parameters(), compiled.parameters(), strict=True):
+            torch.testing.assert_close(q.grad, p.grad, msg=param)

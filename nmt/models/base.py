@@ -22,11 +22,12 @@ file and one config: see ``nmt.models.registry`` for how a model from outside th
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar, TypeVar
 
+import torch
 from torch import Tensor, nn
 
 S = TypeVar("S", bound="BatchFirst")
@@ -153,6 +154,14 @@ class Seq2Seq(nn.Module, ABC):
         self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, need_weights: bool = False
     ) -> tuple[Tensor, Attention | None]:
         """Teacher forcing. Shapes: src, src_mask (B, S); tgt_in (B, T) -> logits (B, T, V)."""
+
+    def compiled_forward(self) -> Callable[..., tuple[Tensor, Attention | None]]:
+        """``forward`` through ``torch.compile`` (inductor, dynamic shapes), for training steps.
+
+        A model whose ``forward`` loops over target positions in Python overrides this to compile
+        the loop's body alone: compiling the whole ``forward`` would unroll the loop once per length.
+        """
+        return torch.compile(self.forward, dynamic=True)
 
     def untie_output(self) -> None:
         """Give a tied output projection its own ``nn.Linear`` holding a copy of the shared matrix.

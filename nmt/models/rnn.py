@@ -11,7 +11,7 @@ W_s the initial-state bridge, W_a/U_a/v_a the alignment model, U_o/V_o/C_o/W_o t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
@@ -23,6 +23,9 @@ from nmt.attention import AdditiveAttention
 from nmt.models.base import Attention, AttentionLayout, DecoderState, Encoded, Seq2Seq, StepOutput
 
 BRIDGES = ("backward", "mean")
+
+# (s_{i-1}, W E y_{i-1}, keys, annotations, mask) -> (s_i, c_i, α_i): ``Bahdanau._position``
+PositionFn = Callable[[Tensor, Tensor, Tensor, Tensor, Tensor], tuple[Tensor, Tensor, Tensor]]
 
 
 @dataclass
@@ -205,8 +208,7 @@ class Bahdanau(Seq2Seq):
         """
         assert isinstance(state, BahdanauState)
         Ey, Wy = self._embed_target(prev_tokens)  # (B, E), (B, 3H)
-        c, alpha = self._attend(state.s[:, -1], state)  # c_i (B, 2H), α_i (B, S)
-        s = self._recur(state.s, Wy, c)  # (B, L, H)
+        s, c, alpha = self._position(state.s, Wy, state.keys, state.annotations, state.mask)  # s_i, c_i, α_i
         logits = self._readout(s[:, -1], Ey, c)  # (B, V)
         weights = alpha[:, None, None, :] if need_weights else None  # (B, 1, 1, S)
         return StepOutput(logits=logits, state=replace(state, s=s), attention=weights)
@@ -221,13 +223,34 @@ class Bahdanau(Seq2Seq):
 
         Shapes: src, src_mask (B, S); tgt_in (B, T) -> logits (B, T, V), Attention(cross (B, 1, 1, T, S)).
         """
+        return self._teacher_forcing(src, src_mask, tgt_in, need_weights, self._position)
+
+    def compiled_forward(self) -> Callable[..., tuple[Tensor, Attention | None]]:
+        """``forward`` with its per-position body (attention and GRU update) through ``torch.compile``.
+
+        The body's elementwise work (W_a s + U_a h, tanh, the masked softmax; the GRU's gates) fuses,
+        forward and backward, and one compiled body serves every position and batch shape (dynamic
+        shapes); compiling ``forward`` itself would unroll the loop over positions for every length.
+        """
+        position = torch.compile(self._position, dynamic=True)
+
+        def forward(
+            src: Tensor, src_mask: Tensor, tgt_in: Tensor, need_weights: bool = False
+        ) -> tuple[Tensor, Attention | None]:
+            return self._teacher_forcing(src, src_mask, tgt_in, need_weights, position)
+
+        return forward
+
+    def _teacher_forcing(
+        self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, need_weights: bool, position: PositionFn
+    ) -> tuple[Tensor, Attention | None]:
+        """``forward`` with the per-position body ``position`` (``_position``, or it compiled)."""
         state = self.init_state(self.encode(src, src_mask))
         Ey, Wy = self._embed_target(tgt_in)  # (B, T, E), (B, T, 3H)
         s = state.s  # (B, L, H)
         tops, contexts, alphas = [], [], []
         for i in range(tgt_in.size(1)):
-            c, alpha = self._attend(s[:, -1], state)  # c_i (B, 2H), α_i (B, S)
-            s = self._recur(s, Wy[:, i], c)  # (B, L, H)
+            s, c, alpha = position(s, Wy[:, i], state.keys, state.annotations, state.mask)  # s_i, c_i, α_i
             tops.append(s[:, -1])
             contexts.append(c)
             alphas.append(alpha)
@@ -236,6 +259,17 @@ class Bahdanau(Seq2Seq):
             return logits, None
         cross = torch.stack(alphas, dim=1)[:, None, None]  # (B, 1, 1, T, S)
         return logits, Attention(cross=cross)
+
+    def _position(
+        self, s_prev: Tensor, Wy: Tensor, keys: Tensor, annotations: Tensor, mask: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """One target position: attend with s_{i-1}, then s_i = GRU(s_{i-1}, [E y_{i-1}; c_i]).
+
+        Shapes: s_prev (B, L, H); Wy = W E y_{i-1} (B, 3H); keys (B, S, A); annotations (B, S, 2H);
+        mask (B, S) -> s_i (B, L, H), c_i (B, 2H), α_i (B, S).
+        """
+        c, alpha = self.attention(s_prev[:, -1], keys, annotations, mask)  # c_i (B, 2H), α_i (B, S)
+        return self._recur(s_prev, Wy, c), c, alpha
 
     def _embed_target(self, tokens: Tensor) -> tuple[Tensor, Tensor]:
         """E y and its GRU input projection W E y (+ biases), which do not depend on the recurrence.
@@ -246,13 +280,6 @@ class Bahdanau(Seq2Seq):
         """
         Ey = self.drop(self.tgt_embed(tokens))  # (B, ..., E)
         return Ey, self.W_y(Ey)
-
-    def _attend(self, s_prev: Tensor, state: BahdanauState) -> tuple[Tensor, Tensor]:
-        """α_ij = softmax_j(v_aᵀ tanh(W_a s_{i-1} + U_a h_j)) over real words; c_i = Σ_j α_ij h_j.
-
-        Shapes: s_prev (B, H) -> c_i (B, 2H), α_i (B, S) (exactly 0 on padding).
-        """
-        return self.attention(s_prev, state.keys, state.annotations, state.mask)
 
     def _recur(self, s_prev: Tensor, Wy: Tensor, c: Tensor) -> Tensor:
         """s_i = GRU(s_{i-1}, [E y_{i-1}; c_i]); layers 2..L read the layer below.
