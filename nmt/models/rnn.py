@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, ClassVar
 
 import torch
@@ -223,7 +224,7 @@ class Bahdanau(Seq2Seq):
 
         Shapes: src, src_mask (B, S); tgt_in (B, T) -> logits (B, T, V), Attention(cross (B, 1, 1, T, S)).
         """
-        return self._teacher_forcing(src, src_mask, tgt_in, need_weights, self._position)
+        return self._teacher_forcing(self._position, src, src_mask, tgt_in, need_weights)
 
     def compiled_forward(self) -> Callable[..., tuple[Tensor, Attention | None]]:
         """``forward`` with its per-position body (attention and GRU update) through ``torch.compile``.
@@ -232,17 +233,10 @@ class Bahdanau(Seq2Seq):
         forward and backward, and one compiled body serves every position and batch shape (dynamic
         shapes); compiling ``forward`` itself would unroll the loop over positions for every length.
         """
-        position = torch.compile(self._position, dynamic=True)
-
-        def forward(
-            src: Tensor, src_mask: Tensor, tgt_in: Tensor, need_weights: bool = False
-        ) -> tuple[Tensor, Attention | None]:
-            return self._teacher_forcing(src, src_mask, tgt_in, need_weights, position)
-
-        return forward
+        return partial(self._teacher_forcing, torch.compile(self._position, dynamic=True))
 
     def _teacher_forcing(
-        self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, need_weights: bool, position: PositionFn
+        self, position: PositionFn, src: Tensor, src_mask: Tensor, tgt_in: Tensor, need_weights: bool = False
     ) -> tuple[Tensor, Attention | None]:
         """``forward`` with the per-position body ``position`` (``_position``, or it compiled)."""
         state = self.init_state(self.encode(src, src_mask))
