@@ -3,7 +3,12 @@ where the baseline's cooldown began (until then the learning rate is the same fu
 
     python docs/results/multi30k-recipe/curve.py r12-tf-vocab5000
 
-The baseline is the one ``table.py`` compares the proxy with. The cooldown's first step is the first logged
+The baseline is the one ``table.py`` compares the proxy with. With a second run named, it is the baseline instead,
+and the comparison is at equal training minutes over the whole run (for two runs on the same host, where the
+learning rate is the same function of the minutes):
+
+    python docs/results/multi30k-recipe/curve.py r12-tf-vocab5000 r13-tf-xeon-baseline
+ The cooldown's first step is the first logged
 step after the peak rate where the rate falls by more than 3% from one log line to the next (the warm-up's
 inverse square root falls by less).
 """
@@ -24,8 +29,10 @@ def cooldown_start(run) -> int:
     return next(s0 for (s0, r0), (s1, r1) in itertools.pairwise(rates) if s1 > peak and r1 < 0.97 * r0)
 
 
-def main(name: str) -> None:
+def main(name: str, same_host: str | None = None) -> None:
     run = HERE / name
+    if same_host is not None:
+        return by_minutes(run, HERE / same_host)
     model = "transformer" if "experiment=multi30k_transformer" in (run / "overrides.yaml").read_text() else "rnn"
     base_run = baseline_of(run, model)
     baseline, end = validations(base_run), cooldown_start(base_run)
@@ -39,5 +46,19 @@ def main(name: str) -> None:
         print(f"| {step} | {bleu:.2f} | {best:.2f} | {bleu - best:+.2f} |")
 
 
+def by_minutes(run, base_run) -> None:
+    """Each validation of ``run`` against ``base_run``'s best val BLEU by the same training minutes."""
+    baseline = validations(base_run)
+    print(f"{run.name} against {base_run.name}, at equal minutes")
+    print("| minutes | step | val BLEU | baseline's best by those minutes (its step) | difference |")
+    print("|---:|---:|---:|---:|---:|")
+    for step, bleu, _, minutes in validations(run):
+        earlier = [(b, s) for s, b, _, m in baseline if m <= minutes]
+        if not earlier:
+            continue
+        best, at = max(earlier)
+        print(f"| {minutes:.1f} | {step} | {bleu:.2f} | {best:.2f} ({at}) | {bleu - best:+.2f} |")
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(*sys.argv[1:3]))
