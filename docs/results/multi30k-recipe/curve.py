@@ -3,21 +3,21 @@ where the baseline's cooldown began (until then the learning rate is the same fu
 
     python docs/results/multi30k-recipe/curve.py r12-tf-vocab5000
 
-The baseline is the one ``table.py`` compares the proxy with. With a second run named, it is the baseline instead,
-and the comparison is at equal training minutes over the whole run (for two runs on the same host, where the
-learning rate is the same function of the minutes):
-
-    python docs/results/multi30k-recipe/curve.py r12-tf-vocab5000 r13-tf-xeon-baseline
- The cooldown's first step is the first logged
+The baseline is the one ``table.py`` compares the proxy with. The cooldown's first step is the first logged
 step after the peak rate where the rate falls by more than 3% from one log line to the next (the warm-up's
 inverse square root falls by less).
+
+With a second run named, that run is the baseline instead, and the comparison is at equal training minutes over
+the whole run (for two runs on the same host, where the learning rate is the same function of the minutes):
+
+    python docs/results/multi30k-recipe/curve.py r12-tf-vocab5000 r13-tf-xeon-baseline
 """
 
 import csv
 import itertools
 import sys
 
-from table import HERE, baseline_of, validations
+from table import HERE, baseline_of, model_of, validations
 
 
 def cooldown_start(run) -> int:
@@ -33,8 +33,7 @@ def main(name: str, same_host: str | None = None) -> None:
     run = HERE / name
     if same_host is not None:
         return by_minutes(run, HERE / same_host)
-    model = "transformer" if "experiment=multi30k_transformer" in (run / "overrides.yaml").read_text() else "rnn"
-    base_run = baseline_of(run, model)
+    base_run = baseline_of(run, model_of(run))
     baseline, end = validations(base_run), cooldown_start(base_run)
     print(f"{name} against {base_run.name} (its cooldown from about step {end})")
     print("| step | val BLEU | baseline's best by that step | difference |")

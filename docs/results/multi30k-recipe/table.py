@@ -38,6 +38,11 @@ def validations(run: Path) -> list[tuple[int, float, float, float]]:
     ]
 
 
+def model_of(run: Path) -> str:
+    """The run's model, from the experiment its overrides.yaml names."""
+    return "transformer" if "experiment=multi30k_transformer" in (run / "overrides.yaml").read_text() else "rnn"
+
+
 def beam_val(run: Path) -> str:
     """Val BLEU of beam 5 with the length penalty chosen on val, or a dash."""
     found = list(run.glob("length_penalty.json")) + list(run.glob("eval/length_penalty.json"))
@@ -72,7 +77,7 @@ def main() -> None:
     proxies = (p for p in HERE.iterdir() if (p / "overrides.yaml").exists())
     for run in sorted(proxies, key=lambda p: (int(p.name[1:].split("-")[0]), p.name)):  # r2-… before r10-…
         lines = [ln.strip("- \n") for ln in (run / "overrides.yaml").read_text().splitlines() if ln.strip()]
-        model = "transformer" if "experiment=multi30k_transformer" in lines else "rnn"
+        model = model_of(run)
         changes = " ".join(ln for ln in lines if not any(key in ln for key in IGNORED)) or "none: the config as is"
         vals = validations(run)
         steps, _, _, minutes = vals[-1]
