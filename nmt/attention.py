@@ -11,10 +11,12 @@
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 
 def padding_mask(tokens: Tensor, pad_id: int) -> Tensor:
@@ -72,6 +74,15 @@ class AdditiveAttention(nn.Module):
         return context, alpha
 
 
+def _slow_fused_backward(q: Tensor) -> bool:
+    """True when SDPA would pick a kernel whose backward is slow: the CPU's fused (flash) kernel in bf16.
+
+    Its backward took 2.1-3.3x the time of the unfused (math) one on a 2-core Xeon, one thread, at Multi30k's
+    shapes (docs/results/cpu-levers/, "bf16 attention"); its forward is fast, so decoding keeps it.
+    """
+    return q.requires_grad and q.device.type == "cpu" and q.dtype == torch.bfloat16
+
+
 def scaled_dot_product_attention(
     q: Tensor,
     k: Tensor,
@@ -89,7 +100,8 @@ def scaled_dot_product_attention(
         returns (B, h, T, d_k) and weights (B, h, T, S) or None
     """
     if not need_weights:
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal)
+        with sdpa_kernel(SDPBackend.MATH) if _slow_fused_backward(q) else nullcontext():
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal)
         return out, None
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (B, h, T, S)
     if is_causal:

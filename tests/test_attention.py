@@ -35,6 +35,27 @@ def test_fused_equals_explicit(causal):
     torch.testing.assert_close(w.sum(-1), torch.ones(2, 4, 5))
 
 
+@pytest.mark.parametrize("causal", [False, True])
+def test_bf16_training_attention_gives_the_fused_kernels_values_and_gradients(causal):
+    """bf16 with gradients on the CPU runs SDPA's unfused kernel (its fused backward is slow there): same numbers."""
+    torch.manual_seed(0)
+    mask = None if causal else key_mask(torch.tensor([[True] * 5, [True, True, True, False, False]]))
+    q, k, v = (torch.randn(2, 4, 5, 8, dtype=torch.bfloat16, requires_grad=True) for _ in range(3))
+    with torch.profiler.profile() as prof:
+        out, _ = scaled_dot_product_attention(q, k, v, mask, causal)
+        grads = torch.autograd.grad(out.float().square().sum(), [q, k, v])
+    assert not [e.key for e in prof.key_averages() if "flash" in e.key]  # the unfused kernel, forward and backward
+    with torch.no_grad():  # no gradients asked for: the fused kernel, as decoding runs it
+        fused, _ = scaled_dot_product_attention(q, k, v, mask, causal)
+    q32, k32, v32 = (t.detach().float().requires_grad_() for t in (q, k, v))
+    out32, _ = scaled_dot_product_attention(q32, k32, v32, mask, causal)
+    grads32 = torch.autograd.grad(out32.square().sum(), [q32, k32, v32])
+    torch.testing.assert_close(out.float(), fused.float(), atol=2e-2, rtol=2e-2)
+    torch.testing.assert_close(out.float(), out32, atol=2e-2, rtol=2e-2)
+    for g, g32 in zip(grads, grads32, strict=True):
+        torch.testing.assert_close(g.float(), g32, atol=5e-2, rtol=5e-2)
+
+
 def test_explicit_weights_are_the_formula():
     torch.manual_seed(1)
     q, k, v = torch.randn(1, 1, 3, 4), torch.randn(1, 1, 6, 4), torch.randn(1, 1, 6, 4)

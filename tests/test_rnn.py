@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nmt.attention import padding_mask
 from nmt.models.base import Encoded
-from nmt.models.rnn import Bahdanau, BahdanauState
+from nmt.models.rnn import Bahdanau, BahdanauState, bidirectional_gru, reverse_within_length
 
 V, PAD, BOS, EOS = 20, 0, 1, 2
 E, H, A = 16, 24, 20
@@ -80,6 +82,31 @@ def test_padding_does_not_change_a_sentence(enc_layers: int) -> None:
     logits_alone, _ = model(alone_src, padding_mask(alone_src, PAD), tgt_in[1:2])
     logits_batched, _ = model(src, mask, tgt_in)
     torch.testing.assert_close(logits_batched[1:2], logits_alone, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("enc_layers", [1, 2])
+def test_encoder_gives_packed_nn_gru_annotations_and_gradients(enc_layers: int) -> None:
+    """The unpacked encoder (←h on sentences reversed within their lengths) is nn.GRU on a packed batch."""
+    gru = nn.GRU(E, H, enc_layers, batch_first=True, bidirectional=True).eval()  # eval: no inter-layer dropout
+    src, mask, _ = batch()
+    x = torch.randn(*src.shape, E, requires_grad=True)  # (B, S, E)
+    packed = pack_padded_sequence(x, mask.sum(1), batch_first=True, enforce_sorted=False)
+    expected, _ = pad_packed_sequence(gru(packed)[0], batch_first=True, total_length=src.size(1))  # (B, S, 2H)
+    got = bidirectional_gru(gru, x, mask)
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=0)
+    weight = torch.randn_like(got)  # one random loss for both, so every output position gets a gradient
+    expected_grads = torch.autograd.grad((expected * weight).sum(), [x, *gru.parameters()])
+    got_grads = torch.autograd.grad((got * weight).sum(), [x, *gru.parameters()])
+    for g, e in zip(got_grads, expected_grads, strict=True):
+        torch.testing.assert_close(g, e, atol=1e-5, rtol=0)
+
+
+def test_reverse_within_length_reverses_words_keeps_padding_and_undoes_itself() -> None:
+    x = torch.arange(15.0).view(3, 5, 1)  # (B, S, 1)
+    lengths = torch.tensor([5, 3, 1])
+    got = reverse_within_length(x, lengths)
+    assert got[..., 0].tolist() == [[4, 3, 2, 1, 0], [7, 6, 5, 8, 9], [10, 11, 12, 13, 14]]
+    assert torch.equal(reverse_within_length(got, lengths), x)
 
 
 def test_attention_sums_to_one_on_real_words_and_is_zero_on_padding() -> None:

@@ -17,8 +17,8 @@ from functools import partial
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nmt.attention import AdditiveAttention
 from nmt.models.base import Attention, AttentionLayout, DecoderState, Encoded, Seq2Seq, StepOutput
@@ -75,6 +75,53 @@ class GRUCell(nn.Module):
         r = torch.sigmoid(Wr_x + Ur_s)
         s_tilde = torch.tanh(W_x + self.U(r * s_prev))
         return (1 - z) * s_prev + z * s_tilde
+
+
+def reverse_within_length(x: Tensor, lengths: Tensor) -> Tensor:
+    """Each sentence's words in reverse order, its padding left where it was (so it is its own inverse).
+
+    Shapes: x (B, S, D); lengths (B,) -> (B, S, D) with row b = x_{b,len-1} … x_{b,0}, then x_{b,len} … x_{b,S-1}.
+    """
+    j = torch.arange(x.size(1), device=x.device)  # (S,)
+    n = lengths.unsqueeze(1)  # (B, 1)
+    source = torch.where(j < n, n - 1 - j, j)  # (B, S): where position j reads from
+    return x.gather(1, source.unsqueeze(-1).expand_as(x))
+
+
+def bidirectional_gru(gru: nn.GRU, x: Tensor, mask: Tensor) -> Tensor:
+    """h_j = [→h_j ; ←h_j] from the top layer of a bidirectional ``nn.GRU``, each sentence read within its length.
+
+    →h reads the padded batch as it is: the padding comes after the words, so it cannot reach them.
+    ←h reads every sentence reversed within its own length, so it starts at the sentence's last word,
+    not at the padding; its outputs are put back in word order. Both run as plain (unpacked) sequences
+    with the GRU's own weights: packing gives the same annotations, but its backward fills and adds a
+    (B·S, 3H) gradient at every source position (docs/results/cpu-levers/).
+
+    Shapes: x (B, S, E); mask (B, S) True on real words -> (B, S, 2H), zero on padding.
+    """
+    lengths = mask.sum(dim=1)  # (B,)
+    real = mask.unsqueeze(-1).to(x.dtype)  # (B, S, 1)
+    for k in range(gru.num_layers):
+        if k > 0:  # nn.GRU's dropout sits between stacked layers
+            x = F.dropout(x, gru.dropout, gru.training)
+        forward = _one_direction(gru, k, "", x)  # →h: (B, S, H)
+        backward = _one_direction(gru, k, "_reverse", reverse_within_length(x, lengths))  # ←h, sentences reversed
+        x = torch.cat([forward, reverse_within_length(backward, lengths)], dim=-1) * real  # (B, S, 2H)
+    return x
+
+
+def _one_direction(gru: nn.GRU, layer: int, suffix: str, x: Tensor) -> Tensor:
+    """One direction (``suffix`` "" or "_reverse") of one layer of ``gru`` over x from a zero state.
+
+    ``torch.gru`` is the kernel behind ``nn.GRU``, here with that direction's own weights.
+    Shapes: x (B, S, D) -> (B, S, H).
+    """
+    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if gru.bias else ("weight_ih", "weight_hh")
+    weights = [getattr(gru, f"{name}_l{layer}{suffix}") for name in names]
+    h0 = x.new_zeros(1, x.size(0), gru.hidden_size)  # (1, B, H)
+    # arguments: input, h0, weights, has_biases, num_layers, dropout, train, bidirectional, batch_first
+    out, _ = torch.gru(x, h0, weights, gru.bias, 1, 0.0, gru.training, False, True)
+    return out
 
 
 class Bahdanau(Seq2Seq):
@@ -178,11 +225,7 @@ class Bahdanau(Seq2Seq):
         Shapes: src, src_mask (B, S) -> Encoded with memory h (B, S, 2H) (zero on padding), mask (B, S).
         """
         x = self.drop(self.src_embed(src))  # (B, S, E)
-        lengths = src_mask.sum(dim=1).cpu()  # (B,) pack_padded_sequence wants lengths on the CPU
-        # Packing makes the backward GRU start at each sentence's own last word, not at the padding.
-        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        out, _ = self.encoder(packed)  # final states unused: ←h_1 is read off the annotations
-        h, _ = pad_packed_sequence(out, batch_first=True, total_length=src.size(1))  # (B, S, 2H)
+        h = bidirectional_gru(self.encoder, x, src_mask)  # (B, S, 2H), zero on padding
         return Encoded(memory=h, mask=src_mask)
 
     # ---- decoder ---------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ input shapes (one thread):
     OMP_NUM_THREADS=1 python docs/results/cpu-levers/rnn_shapes.py [--indexing]
 
 ``--indexing`` reads W E y_{i-1} as ``Wy[:, i]`` (the loop before it used ``unbind``), to see its backward's
-(B, T, 3H) fills. The encoder's packed ``nn.GRU`` shows as (B·S, 3H) fills and adds, two per source position.
+(B, T, 3H) fills. The encoder's packed ``nn.GRU`` showed as (B·S, 3H) fills and adds, two per source position,
+until the encoder ran unpacked (``nmt.models.rnn.bidirectional_gru``); they are gone.
 """
 
 import sys

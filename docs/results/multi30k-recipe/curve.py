@@ -11,6 +11,11 @@ With a second run named, that run is the baseline instead, and the comparison is
 the whole run (for two runs on the same host, where the learning rate is the same function of the minutes):
 
     python docs/results/multi30k-recipe/curve.py r12-tf-vocab5000 r13-tf-xeon-baseline
+
+A third argument, ``steps``, compares with that run by the step instead, up to its cooldown (for two runs on the
+same host that made different numbers of steps a minute):
+
+    python docs/results/multi30k-recipe/curve.py r14-tf-attn-ffn-dropout r13-tf-xeon-baseline steps
 """
 
 import csv
@@ -29,13 +34,19 @@ def cooldown_start(run) -> int:
     return next(s0 for (s0, r0), (s1, r1) in itertools.pairwise(rates) if s1 > peak and r1 < 0.97 * r0)
 
 
-def main(name: str, same_host: str | None = None) -> None:
+def main(name: str, same_host: str | None = None, unit: str = "minutes") -> None:
     run = HERE / name
-    if same_host is not None:
-        return by_minutes(run, HERE / same_host)
-    base_run = baseline_of(run, model_of(run))
+    if same_host is None:
+        return by_step(run, baseline_of(run, model_of(run)))
+    if unit == "steps":
+        return by_step(run, HERE / same_host)
+    return by_minutes(run, HERE / same_host)
+
+
+def by_step(run, base_run) -> None:
+    """Each validation of ``run`` against ``base_run``'s best val BLEU by the same step, up to its cooldown."""
     baseline, end = validations(base_run), cooldown_start(base_run)
-    print(f"{name} against {base_run.name} (its cooldown from about step {end})")
+    print(f"{run.name} against {base_run.name} (its cooldown from about step {end})")
     print("| step | val BLEU | baseline's best by that step | difference |")
     print("|---:|---:|---:|---:|")
     for step, bleu, _, _ in validations(run):
@@ -60,4 +71,4 @@ def by_minutes(run, base_run) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:3]))
+    sys.exit(main(*sys.argv[1:4]))
