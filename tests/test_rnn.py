@@ -6,11 +6,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nmt.attention import padding_mask
 from nmt.models.base import Encoded
-from nmt.models.rnn import Bahdanau, BahdanauState, bidirectional_gru, reverse_within_length
+from nmt.models.rnn import (
+    Bahdanau,
+    BahdanauState,
+    bidirectional_gru,
+    packed_bidirectional_gru,
+    reverse_within_length,
+)
 
 V, PAD, BOS, EOS = 20, 0, 1, 2
 E, H, A = 16, 24, 20
@@ -90,8 +95,7 @@ def test_encoder_gives_packed_nn_gru_annotations_and_gradients(enc_layers: int) 
     gru = nn.GRU(E, H, enc_layers, batch_first=True, bidirectional=True).eval()  # eval: no inter-layer dropout
     src, mask, _ = batch()
     x = torch.randn(*src.shape, E, requires_grad=True)  # (B, S, E)
-    packed = pack_padded_sequence(x, mask.sum(1), batch_first=True, enforce_sorted=False)
-    expected, _ = pad_packed_sequence(gru(packed)[0], batch_first=True, total_length=src.size(1))  # (B, S, 2H)
+    expected = packed_bidirectional_gru(gru, x, mask)  # (B, S, 2H): nn.GRU on a packed batch (the encoder on GPUs)
     got = bidirectional_gru(gru, x, mask)
     torch.testing.assert_close(got, expected, atol=1e-6, rtol=0)
     weight = torch.randn_like(got)  # one random loss for both, so every output position gets a gradient

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nmt.attention import AdditiveAttention
 from nmt.models.base import Attention, AttentionLayout, DecoderState, Encoded, Seq2Seq, StepOutput
@@ -94,8 +95,8 @@ def bidirectional_gru(gru: nn.GRU, x: Tensor, mask: Tensor) -> Tensor:
     →h reads the padded batch as it is: the padding comes after the words, so it cannot reach them.
     ←h reads every sentence reversed within its own length, so it starts at the sentence's last word,
     not at the padding; its outputs are put back in word order. Both run as plain (unpacked) sequences
-    with the GRU's own weights: packing gives the same annotations, but its backward fills and adds a
-    (B·S, 3H) gradient at every source position (docs/results/cpu-levers/).
+    with the GRU's own weights: packing gives the same annotations, but on the CPU its backward fills and
+    adds a (B·S, 3H) gradient at every source position (docs/results/cpu-levers/).
 
     Shapes: x (B, S, E); mask (B, S) True on real words -> (B, S, 2H), zero on padding.
     """
@@ -108,6 +109,17 @@ def bidirectional_gru(gru: nn.GRU, x: Tensor, mask: Tensor) -> Tensor:
         backward = _one_direction(gru, k, "_reverse", reverse_within_length(x, lengths))  # ←h, sentences reversed
         x = torch.cat([forward, reverse_within_length(backward, lengths)], dim=-1) * real  # (B, S, 2H)
     return x
+
+
+def packed_bidirectional_gru(gru: nn.GRU, x: Tensor, mask: Tensor) -> Tensor:
+    """``bidirectional_gru`` through a packed batch: cuDNN runs it in one call, with its weights in one buffer.
+
+    Shapes: x (B, S, E); mask (B, S) True on real words -> (B, S, 2H), zero on padding.
+    """
+    lengths = mask.sum(dim=1).cpu()  # (B,) pack_padded_sequence wants lengths on the CPU
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    out, _ = gru(packed)  # final states unused: ←h_1 is read off the annotations
+    return pad_packed_sequence(out, batch_first=True, total_length=x.size(1))[0]  # (B, S, 2H)
 
 
 def _one_direction(gru: nn.GRU, layer: int, suffix: str, x: Tensor) -> Tensor:
@@ -225,7 +237,8 @@ class Bahdanau(Seq2Seq):
         Shapes: src, src_mask (B, S) -> Encoded with memory h (B, S, 2H) (zero on padding), mask (B, S).
         """
         x = self.drop(self.src_embed(src))  # (B, S, E)
-        h = bidirectional_gru(self.encoder, x, src_mask)  # (B, S, 2H), zero on padding
+        encoder = packed_bidirectional_gru if x.is_cuda else bidirectional_gru  # the same h_j, each faster there
+        h = encoder(self.encoder, x, src_mask)  # (B, S, 2H), zero on padding
         return Encoded(memory=h, mask=src_mask)
 
     # ---- decoder ---------------------------------------------------------------------------------
