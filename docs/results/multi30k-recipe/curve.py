@@ -36,6 +36,8 @@ def cooldown_start(run) -> int:
 
 def main(name: str, same_host: str | None = None, unit: str = "minutes") -> None:
     run = HERE / name
+    if unit not in ("minutes", "steps"):
+        raise SystemExit(f"curve.py: the third argument is 'steps' (or 'minutes', the default), not {unit!r}")
     if same_host is None:
         return by_step(run, baseline_of(run, model_of(run)))
     if unit == "steps":

@@ -12,7 +12,7 @@ bf16 pair of round 7; round 9 (r9-*, en→de, the round-8 RNN recipe, with a Tra
 with r7-<tf|rnn>-bf16/, the en→de pair it replaces; round 10 (r10-*, en→de, half the batch: 1,024 tokens) with
 r9-*, the same recipe at 2,048 tokens on the same host; round 11 (r11-*, en→de, Transformer dropout 0.1, the RNN's
 cooldown over the last half) with r9-* too, round 12 (r12-*, en→de, a 5,000-piece vocabulary, on a faster
-Xeon host) with r9-* as well, and round 13 (r13-*, en→de, the configs as they are, on that Xeon host) with r9-*,
+Xeon host) with r9-* as well, round 13 (r13-*, en→de, the configs as they are, on that Xeon host) with r9-*,
 the same configs on the EPYC host (curve.py compares r12 with r13 at equal minutes), and round 14 (r14-*, en→de,
 attention and FFN dropout 0.1 for the Transformer, dropout 0.4 for the RNN, on that Xeon host) with r9-* too
 (curve.py compares it with r13 by the step). The overrides.yaml of r8
