@@ -15,7 +15,9 @@ cooldown over the last half) with r9-* too, round 12 (r12-*, en→de, a 5,000-pi
 Xeon host) with r9-* as well, round 13 (r13-*, en→de, the configs as they are, on that Xeon host) with r9-*,
 the same configs on the EPYC host (curve.py compares r12 with r13 at equal minutes), and round 14 (r14-*, en→de,
 attention and FFN dropout 0.1 for the Transformer, dropout 0.4 for the RNN, on that Xeon host) with r9-* too
-(curve.py compares it with r13 by the step). The overrides.yaml of r8
+(curve.py compares it with r13 by the step), and round 15 (r15-*, en→de, the configs as they are after round 14,
+with the RNN's encoder unpacked, on that Xeon host) with r9-*, the pair it replaces in the published table. The
+overrides.yaml of r8
 and r9 give their changes as overrides of the round-7 config (the runs themselves read them from conf/experiment;
 their config.yaml has them).
 Steps, not minutes: runs sharing the machine with other work train at fewer steps per minute.
@@ -61,7 +63,8 @@ def baseline_of(run: Path, model: str) -> Path:
         return HERE / f"baseline-{model}"
     if run.name.startswith("r8-"):
         return HERE / f"adopted-bf16-de-en-{model}"
-    if run.name.startswith(("r10-", "r11-", "r12-", "r13-", "r14-")):  # en→de, round 9's pair: the configs as they are
+    # en→de, against round 9's pair: the configs as they were then
+    if run.name.startswith(("r10-", "r11-", "r12-", "r13-", "r14-", "r15-")):
         return HERE / ("r9-tf-repeat" if model == "transformer" else "r9-rnn-tie-compile-loss")
     if run.name.startswith("r9-"):
         return HERE / ("r7-tf-bf16" if model == "transformer" else "r7-rnn-bf16")  # en→de, round 7's bf16 pair
