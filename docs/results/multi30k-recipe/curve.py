@@ -3,9 +3,9 @@ where the baseline's cooldown began (until then the learning rate is the same fu
 
     python docs/results/multi30k-recipe/curve.py r12-tf-vocab5000
 
-The baseline is the one ``table.py`` compares the proxy with. The cooldown's first step is the first logged
-step after the peak rate where the rate falls by more than 3% from one log line to the next (the warm-up's
-inverse square root falls by less).
+The baseline is the one ``table.py`` compares the proxy with. The cooldown's first step is the last logged step
+after the peak rate before the rate falls faster than 1/√step: the rate after the warm-up is constant (RNN) or
+falls as 1/√step (Transformer), so rate·√step never falls until the linear cooldown begins.
 
 With a second run named, that run is the baseline instead, and the comparison is at equal training minutes over
 the whole run (for two runs on the same host, where the learning rate is the same function of the minutes):
@@ -20,18 +20,27 @@ same host that made different numbers of steps a minute):
 
 import csv
 import itertools
+import math
 import sys
 
 from table import HERE, baseline_of, model_of, validations
 
 
 def cooldown_start(run) -> int:
-    """The last logged step before the linear cooldown's first fall of the learning rate."""
+    """The last logged step before the linear cooldown's first fall of the learning rate.
+
+    rate·√step is constant (1/√step decay) or rising (constant rate) before it; 0.3% is below the cooldown's
+    fall over one log interval (about 1% at 25 steps) and above rounding.
+    """
     rates = [
         (int(r["step"]), float(r["lr-Adam"])) for r in csv.DictReader((run / "metrics.csv").open()) if r.get("lr-Adam")
     ]
     peak = max(rates, key=lambda r: r[1])[0]
-    return next(s0 for (s0, r0), (s1, r1) in itertools.pairwise(rates) if s1 > peak and r1 < 0.97 * r0)
+    return next(
+        s0
+        for (s0, r0), (s1, r1) in itertools.pairwise(rates)
+        if s1 > peak and r1 * math.sqrt(s1) < 0.997 * r0 * math.sqrt(s0)
+    )
 
 
 def main(name: str, same_host: str | None = None, unit: str = "minutes") -> None:
