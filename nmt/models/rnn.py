@@ -83,9 +83,18 @@ def reverse_within_length(x: Tensor, lengths: Tensor) -> Tensor:
 
     Shapes: x (B, S, D); lengths (B,) -> (B, S, D) with row b = x_{b,len-1} … x_{b,0}, then x_{b,len} … x_{b,S-1}.
     """
-    j = torch.arange(x.size(1), device=x.device)  # (S,)
+    return _read_positions(x, _reversed_positions(lengths, x.size(1)))
+
+
+def _reversed_positions(lengths: Tensor, max_len: int) -> Tensor:
+    """Where each position reads from in ``reverse_within_length``. Shapes: lengths (B,) -> (B, S)."""
+    j = torch.arange(max_len, device=lengths.device)  # (S,)
     n = lengths.unsqueeze(1)  # (B, 1)
-    source = torch.where(j < n, n - 1 - j, j)  # (B, S): where position j reads from
+    return torch.where(j < n, n - 1 - j, j)  # (B, S)
+
+
+def _read_positions(x: Tensor, source: Tensor) -> Tensor:
+    """Row b, position j of the result is x[b, source[b, j]]. Shapes: x (B, S, D); source (B, S) -> (B, S, D)."""
     return x.gather(1, source.unsqueeze(-1).expand_as(x))
 
 
@@ -100,14 +109,14 @@ def bidirectional_gru(gru: nn.GRU, x: Tensor, mask: Tensor) -> Tensor:
 
     Shapes: x (B, S, E); mask (B, S) True on real words -> (B, S, 2H), zero on padding.
     """
-    lengths = mask.sum(dim=1)  # (B,)
+    reversed_source = _reversed_positions(mask.sum(dim=1), x.size(1))  # (B, S), one index for every reversal
     real = mask.unsqueeze(-1).to(x.dtype)  # (B, S, 1)
     for k in range(gru.num_layers):
         if k > 0:  # nn.GRU's dropout sits between stacked layers
             x = F.dropout(x, gru.dropout, gru.training)
         forward = _one_direction(gru, k, "", x)  # →h: (B, S, H)
-        backward = _one_direction(gru, k, "_reverse", reverse_within_length(x, lengths))  # ←h, sentences reversed
-        x = torch.cat([forward, reverse_within_length(backward, lengths)], dim=-1) * real  # (B, S, 2H)
+        backward = _one_direction(gru, k, "_reverse", _read_positions(x, reversed_source))  # ←h, sentences reversed
+        x = torch.cat([forward, _read_positions(backward, reversed_source)], dim=-1) * real  # (B, S, 2H)
     return x
 
 
