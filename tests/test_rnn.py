@@ -8,14 +8,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from nmt.attention import padding_mask
+from nmt.gru import bidirectional_gru, packed_bidirectional_gru, reverse_within_length
 from nmt.models.base import Encoded
-from nmt.models.rnn import (
-    Bahdanau,
-    BahdanauState,
-    bidirectional_gru,
-    packed_bidirectional_gru,
-    reverse_within_length,
-)
+from nmt.models.rnn import Bahdanau, BahdanauState
 
 V, PAD, BOS, EOS = 20, 0, 1, 2
 E, H, A = 16, 24, 20

@@ -5,7 +5,7 @@ input shapes (one thread):
 
 ``--indexing`` reads W E y_{i-1} as ``Wy[:, i]`` (the loop before it used ``unbind``), to see its backward's
 (B, T, 3H) fills. The encoder's packed ``nn.GRU`` showed as (B·S, 3H) fills and adds, two per source position,
-until the encoder ran unpacked (``nmt.models.rnn.bidirectional_gru``); they are gone.
+until the encoder ran unpacked (``nmt.gru.bidirectional_gru``); they are gone.
 """
 
 import sys
