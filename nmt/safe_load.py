@@ -47,6 +47,9 @@ ALLOWED_TARGETS = frozenset(
         "torch.optim.SGD",
         "nmt.schedule.inverse_sqrt",
         "nmt.schedule.constant",
+        # conf/trainer/ddp.yaml's strategy: its arguments are plain options of Lightning and of
+        # DistributedDataParallel (a nested _target_ among them is checked like any other)
+        "pytorch_lightning.strategies.DDPStrategy",
     }
 )
 # The callbacks and loggers (conf/callbacks/, conf/logger/) that resuming a run may instantiate from

@@ -32,6 +32,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger
+from pytorch_lightning.strategies import DDPStrategy
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 from nmt.cpu_flags import has_native_bf16
 from nmt.errors import ConfigError
@@ -152,10 +154,52 @@ def build_loggers(cfg: DictConfig, run_dir: Path, resume_step: int | None) -> li
     return loggers
 
 
+def trainer_arguments(trainer: DictConfig) -> dict[str, Any]:
+    """``cfg.trainer`` as keyword arguments of ``pl.Trainer``.
+
+    A ``strategy`` given by name (``ddp``, ``auto``) passes as it is; one given as a ``_target_`` entry,
+    as conf/trainer/ddp.yaml gives Lightning's ``DDPStrategy`` with its options, is built here.
+
+    Raises:
+        ConfigError: a strategy entry without ``_target_``, or one that cannot be built.
+    """
+    args = OmegaConf.to_container(trainer, resolve=True)
+    strategy = args.get("strategy")
+    if isinstance(strategy, Mapping):
+        if "_target_" not in strategy:
+            raise ConfigError(
+                f"trainer.strategy: {strategy!r} has no _target_; give a name (trainer.strategy=ddp) or an entry "
+                "such as conf/trainer/ddp.yaml's (_target_: pytorch_lightning.strategies.DDPStrategy)"
+            )
+        args["strategy"] = _instantiate(strategy, "trainer.strategy")
+        _check_ddp_options(args["strategy"], strategy)
+    return args
+
+
+def _check_ddp_options(strategy: Any, options: Mapping[str, Any]) -> None:
+    """``DDPStrategy`` hands the options it does not take itself to ``DistributedDataParallel`` only when
+    fitting starts, after the data work: a misspelt one fails here instead.
+
+    Raises:
+        ConfigError: an option that neither of them takes.
+    """
+    if not isinstance(strategy, DDPStrategy):
+        return
+    known = (
+        inspect.signature(type(strategy).__init__).parameters.keys() | inspect.signature(DDP.__init__).parameters.keys()
+    )
+    unknown = sorted(k for k in options if not k.startswith("_") and k not in known)
+    if unknown:
+        raise ConfigError(
+            f"trainer.strategy: {unknown[0]} is an option of neither Lightning's DDPStrategy nor torch's "
+            "DistributedDataParallel; check its spelling in their documentation"
+        )
+
+
 def make_trainer(cfg: DictConfig, run_dir: Path, cbs: RunCallbacks, resume_step: int | None) -> pl.Trainer:
     """The Trainer (built before any data work, so that bad trainer.* settings fail first)."""
     quiet_lightning()
-    trainer_args = OmegaConf.to_container(cfg.trainer, resolve=True)
+    trainer_args = trainer_arguments(cfg.trainer)
     progress = [LineProgress()] if trainer_args.get("enable_progress_bar", True) and not on_terminal() else []
     loggers = build_loggers(cfg, run_dir, resume_step)
     try:

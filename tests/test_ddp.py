@@ -44,6 +44,8 @@ COMMON = [
 # Per process: 2 × 512 tokens under DDP is the global batch of 1024 in one process.
 DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "data.max_tokens=512"]
 SINGLE = ["data.max_tokens=1024"]
+# conf/trainer/ddp.yaml keeps the gradients as views into DDP's buckets; this run copies them instead.
+DDP_COPIES = [*DDP, "trainer.strategy.gradient_as_bucket_view=false"]
 # The two runs cut different batches (a budget of 512 twice is not one of 1024, and DDP repeats a
 # few batches to give both ranks as many), so their figures agree only this closely:
 LOSS_TOLERANCE = 0.10  # relative difference of the last val/loss
@@ -73,15 +75,17 @@ def _learning_rates(run_dir: Path) -> list[float]:
 def runs(tmp_path_factory) -> dict[str, Path]:
     cache = tmp_path_factory.mktemp("cache")
     root = tmp_path_factory.mktemp("runs")
-    for name, extra in (("single", SINGLE), ("ddp", DDP)):
+    named = {"single": SINGLE, "ddp": DDP, "ddp_copies": DDP_COPIES}
+    for name, extra in named.items():
         _train(root / name, cache, extra)
-    return {"single": root / "single", "ddp": root / "ddp"}
+    return {name: root / name for name in named}
 
 
 def test_ddp_trains_from_the_store_and_matches_one_process(runs):
     ddp, single = (json.loads((runs[n] / "results.json").read_text()) for n in ("ddp", "single"))
     assert ddp["status"] == single["status"] == "finished"
-    assert ddp["config"]["trainer"]["devices"] == 2 and ddp["config"]["trainer"]["strategy"] == "ddp"
+    assert ddp["config"]["trainer"]["devices"] == 2
+    assert ddp["config"]["trainer"]["strategy"]["_target_"] == "pytorch_lightning.strategies.DDPStrategy"
     losses = _val_losses(runs["ddp"])
     assert len(losses) == 6 and losses[-1] < losses[0]  # one validation per epoch; the loss falls
     assert abs(losses[-1] - _val_losses(runs["single"])[-1]) <= LOSS_TOLERANCE * _val_losses(runs["single"])[-1]
@@ -90,9 +94,18 @@ def test_ddp_trains_from_the_store_and_matches_one_process(runs):
     assert ddp["train"]["tokens_per_s"] == pytest.approx(
         ddp["train"]["target_tokens"] / ddp["train"]["wall_time_s"], rel=0.01
     )
-    for run in runs.values():  # both cooled down into the end of their 6 epochs
+    for run in runs.values():  # all cooled down into the end of their 6 epochs
         lrs = _learning_rates(run)
         assert lrs[-1] < 0.15 * max(lrs), lrs[-5:]
+
+
+def test_gradients_as_bucket_views_train_exactly_as_copies(runs):
+    """The bucket view changes where the gradients live, not their values: the same run, figure for figure."""
+    views, copies = (json.loads((runs[n] / "results.json").read_text()) for n in ("ddp", "ddp_copies"))
+    assert views["config"]["trainer"]["strategy"]["gradient_as_bucket_view"] is True
+    assert copies["config"]["trainer"]["strategy"]["gradient_as_bucket_view"] is False
+    assert _val_losses(runs["ddp"]) == _val_losses(runs["ddp_copies"])
+    assert views["train"]["steps"] == copies["train"]["steps"] and views["test"]["bleu"] == copies["test"]["bleu"]
 
 
 def test_the_ddp_run_folder_is_whole_and_reloads(runs):

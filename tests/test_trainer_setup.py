@@ -10,6 +10,7 @@ from conftest import compose_train
 from omegaconf import OmegaConf
 from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor
 from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.strategies import DDPStrategy
 
 from nmt.batch import Batch
 from nmt.callbacks import AttentionHeatmaps
@@ -21,7 +22,7 @@ from nmt.run_state import AppendingCSVLogger, RngState
 from nmt.safe_load import load_run_config, read_checkpoint
 from nmt.schedule import BudgetClock
 from nmt.search import DecodeSettings, decode
-from nmt.trainer_setup import build_callbacks, build_loggers
+from nmt.trainer_setup import RunCallbacks, build_callbacks, build_loggers, make_trainer, trainer_arguments
 
 
 def _types(overrides, tmp_path) -> list[type]:
@@ -70,6 +71,47 @@ def test_a_logger_whose_package_is_missing_is_one_line(tmp_path):
             build_loggers(compose_train(["logger=[csv,mlflow]"]), tmp_path, None)
     else:
         pytest.skip("mlflow is installed")
+
+
+DDP_CPU = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
+
+
+def test_trainer_ddp_builds_lightnings_ddp_with_the_gradients_as_bucket_views(tmp_path):
+    cfg = compose_train(DDP_CPU)
+    trainer = make_trainer(cfg, tmp_path, build_callbacks(cfg, tmp_path), None)
+    assert type(trainer.strategy) is DDPStrategy and trainer.num_devices == 2
+    assert trainer.strategy._ddp_kwargs == {"gradient_as_bucket_view": True}
+    off = trainer_arguments(compose_train([*DDP_CPU, "trainer.strategy.gradient_as_bucket_view=false"]).trainer)
+    assert off["strategy"]._ddp_kwargs == {"gradient_as_bucket_view": False}
+    named = trainer_arguments(compose_train([*DDP_CPU, "trainer.strategy=ddp_spawn"]).trainer)
+    assert named["strategy"] == "ddp_spawn"  # a name of Lightning's replaces the entry
+    assert "strategy" not in trainer_arguments(compose_train([]).trainer)  # one process: Lightning's own choice
+
+
+def test_a_bad_strategy_entry_is_one_line_naming_trainer_strategy(tmp_path):
+    cfg = compose_train(DDP_CPU)
+    cfg.trainer.strategy = {"gradient_as_bucket_view": True}
+    with pytest.raises(ConfigError, match=r"^trainer.strategy: .*has no _target_; give a name"):
+        trainer_arguments(cfg.trainer)
+    with pytest.raises(ConfigError, match=r"^trainer.strategy: bucket_size is an option of neither"):
+        trainer_arguments(compose_train([*DDP_CPU, "+trainer.strategy.bucket_size=3"]).trainer)
+    cfg.trainer.strategy = {"_target_": "pytorch_lightning.strategies.NoSuchStrategy"}
+    with pytest.raises(ConfigError, match=r"^trainer.strategy: "):
+        make_trainer(cfg, tmp_path, RunCallbacks(all=[]), None)
+
+
+def test_a_ddp_run_folder_opens_and_resumes_but_not_one_naming_another_strategy_target(tmp_path):
+    cfg = compose_train(DDP_CPU)
+    run_dir = _run_folder(tmp_path / "a", cfg)
+    resumed = resume_config(run_dir, compose_train([]), [])
+    assert resumed.trainer.strategy._target_ == "pytorch_lightning.strategies.DDPStrategy"
+    assert load_run_config(run_dir / "config.yaml")["trainer"]["strategy"]["gradient_as_bucket_view"] is True
+    cfg.trainer.strategy._target_ = "os.system"
+    run_dir = _run_folder(tmp_path / "b", cfg)
+    with pytest.raises(CheckpointError, match=r"trainer.strategy._target_ names 'os.system'"):
+        resume_config(run_dir, compose_train([]), [])
+    with pytest.raises(CheckpointError, match=r"trainer.strategy._target_ names 'os.system'"):
+        load_run_config(run_dir / "config.yaml")
 
 
 def _run_folder(tmp_path, cfg) -> object:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 from nmt.bench.config import DataChoice, train_config
 from nmt.bench.training import run_training, training_report
@@ -28,16 +28,17 @@ from nmt.flops import peak_rss_mb
 def measure(cfg: DictConfig, job: DictConfig) -> dict:
     """Training figures of ``job.model`` on ``job.threads`` threads, compiled or eager, on this rank.
 
-    ``job.devices`` > 1 trains with Lightning's DDP strategy (gloo on CPU); each rank then reports
+    ``job.devices`` > 1 trains under conf/trainer/ddp.yaml (Lightning's DDP, gloo on CPU; the bench's
+    ``overrides`` come after it, e.g. ``trainer.strategy.gradient_as_bucket_view=false``); each rank then reports
     only its own batches, and the caller adds the ranks up. ``warmup_seconds`` runs from building
     the Trainer to the end of the warm-up steps, so for a compiled model it holds the compile time.
     """
     torch.set_num_threads(int(job.threads))
     data = DataChoice(**job.data)
+    if int(job.devices) > 1:  # as `nmt.train trainer=ddp trainer.accelerator=cpu trainer.devices=N` trains
+        ddp = ["trainer=ddp", "trainer.accelerator=cpu", f"trainer.devices={int(job.devices)}"]
+        cfg = OmegaConf.merge(cfg, {"overrides": [*ddp, *cfg.overrides]})
     train_cfg = train_config(cfg, str(job.model), data)
-    if int(job.devices) > 1:
-        with open_dict(train_cfg.trainer):
-            train_cfg.trainer.strategy, train_cfg.trainer.devices = "ddp", int(job.devices)
     dm = build_datamodule(train_cfg)
     dm.prepare_data()
     dm.setup("fit")

@@ -16,7 +16,7 @@ import warnings
 
 import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
 from nmt.allocator import configure_malloc, malloc_mode
@@ -27,6 +27,7 @@ from nmt.flops import TRAIN_FACTOR, formula_of, forward_flops, minor_faults
 from nmt.models.base import Seq2Seq
 from nmt.quiet import profiler_chatter_dropped
 from nmt.sampler import TokenBucketSampler, padding_fraction
+from nmt.trainer_setup import trainer_arguments
 from nmt.training import build_module
 
 
@@ -127,7 +128,7 @@ def run_training(train_cfg: DictConfig, dm: TranslationDataModule, model: Seq2Se
     configure_malloc(malloc_mode(train_cfg))  # as nmt.train sets it (train.malloc)
     timer = StepTimer(int(cfg.warmup), int(cfg.steps), int(cfg.profile_steps), int(cfg.profile_rows))
     total = timer.total
-    args = OmegaConf.to_container(train_cfg.trainer, resolve=True)
+    args = trainer_arguments(train_cfg.trainer)  # as nmt.train builds it (a DDP strategy entry included)
     args |= {"max_epochs": -1, "max_steps": total, "max_time": None, "limit_val_batches": 0}
     args |= {"num_sanity_val_steps": 0, "enable_progress_bar": False}
     for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning.fabric"):

@@ -4,6 +4,9 @@ A measuring aid, not part of the library: with this folder on PYTHONPATH, Python
 in every process (the DDP workers included) and Lightning's ``DDPStrategy`` then gets
 ``gradient_as_bucket_view=True`` ("bucket"), the fp16 compression hook on the all-reduce ("fp16") and/or
 ``static_graph=True`` ("static"), e.g. NMT_X_DDP=bucket+fp16. See "DDP options" in ../README.md.
+Options the config already gives win (``setdefault``): since conf/trainer/ddp.yaml sets
+``gradient_as_bucket_view: true``, "bucket" changes nothing, and the bench's
+``overrides=[trainer.strategy.gradient_as_bucket_view=false]`` measures the gradient copies.
 """
 
 import os
