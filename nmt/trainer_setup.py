@@ -1,4 +1,4 @@
-"""The Trainer of a training run: fixed checkpoints, and callbacks and loggers from the config.
+"""The Trainer of a training run: fixed checkpoints, and callbacks, loggers and the strategy from the config.
 
 Fixed (always on, not in the config): they are the run folder's contract that the other commands
 and resuming rely on.
@@ -14,7 +14,8 @@ From the config (``conf/callbacks/*.yaml``, ``conf/logger/*.yaml``: one ``_targe
 name, ``null`` drops one): the learning-rate monitor, the attention heatmaps, early stopping, and the
 loggers. A logger is given ``save_dir=<run folder>`` unless its entry sets one, and ``resume_step``
 when it takes one (``AppendingCSVLogger``, which writes ``metrics.csv``: required, as nmt.compare,
-nmt.plot and resuming read it).
+nmt.plot and resuming read it). ``trainer.strategy`` is a name of Lightning's or a ``_target_`` entry
+(``conf/trainer/ddp.yaml``: ``DDPStrategy`` with its options), built by ``trainer_arguments``.
 """
 
 from __future__ import annotations
