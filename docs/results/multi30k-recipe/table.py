@@ -19,7 +19,9 @@ attention and FFN dropout 0.1 for the Transformer, dropout 0.4 for the RNN, on t
 with the RNN's encoder unpacked, on that Xeon host) with r9-*, the pair it replaces in the published table, and
 round 16 (r16-*, en→de, sub-layer dropout 0.3 for the Transformer and 0.6 for the RNN, on that Xeon host) with r9-*
 too (curve.py compares it with r15, its config but for the dropout), and round 17 (r17-*, en→de, label
-smoothing 0.2 for both, on that Xeon host) with r9-* as well (curve.py compares it with r15). The overrides.yaml of r8
+smoothing 0.2 for both, on that Xeon host) with r9-* as well (curve.py compares it with r15), and round 18 (r18-*,
+en→de, the configs as they are after round 17, on that Xeon host running slower) with r9-* too (its Transformer
+repeats r17's to the step, its RNN r15's; curve.py compares them). The overrides.yaml of r8
 and r9 give their changes as overrides of the round-7 config (the runs themselves read them from conf/experiment;
 their config.yaml has them).
 Steps, not minutes: runs sharing the machine with other work train at fewer steps per minute.
@@ -66,7 +68,7 @@ def baseline_of(run: Path, model: str) -> Path:
     if run.name.startswith("r8-"):
         return HERE / f"adopted-bf16-de-en-{model}"
     # en→de, against round 9's pair: the configs as they were then
-    if run.name.startswith(("r10-", "r11-", "r12-", "r13-", "r14-", "r15-", "r16-", "r17-")):
+    if run.name.startswith(("r10-", "r11-", "r12-", "r13-", "r14-", "r15-", "r16-", "r17-", "r18-")):
         return HERE / ("r9-tf-repeat" if model == "transformer" else "r9-rnn-tie-compile-loss")
     if run.name.startswith("r9-"):
         return HERE / ("r7-tf-bf16" if model == "transformer" else "r7-rnn-bf16")  # en→de, round 7's bf16 pair
