@@ -21,7 +21,9 @@ round 16 (r16-*, en→de, sub-layer dropout 0.3 for the Transformer and 0.6 for 
 too (curve.py compares it with r15, its config but for the dropout), and round 17 (r17-*, en→de, label
 smoothing 0.2 for both, on that Xeon host) with r9-* as well (curve.py compares it with r15), and round 18 (r18-*,
 en→de, the configs as they are after round 17, on that Xeon host running slower) with r9-* too (its Transformer
-repeats r17's to the step, its RNN r15's; curve.py compares them). The overrides.yaml of r8
+repeats r17's to the step, its RNN r15's; curve.py compares them), and round 19 (r19-*, en→de, two Transformer shapes
+trained for 30 minutes without the cooldown, side by side) with r18-tf-repeat, whose first 66 minutes had the same
+schedule. The overrides.yaml of r8
 and r9 give their changes as overrides of the round-7 config (the runs themselves read them from conf/experiment;
 their config.yaml has them).
 Steps, not minutes: runs sharing the machine with other work train at fewer steps per minute.
@@ -65,6 +67,8 @@ def baseline_of(run: Path, model: str) -> Path:
         return HERE / "r6-tf-fp32-30min"  # round 6 is a pair: bf16 against fp32, side by side, 30 minutes
     if run.name.startswith("r1-"):
         return HERE / f"baseline-{model}"
+    if run.name.startswith("r19-"):
+        return HERE / "r18-tf-repeat"  # the same schedule until its cooldown, and training is deterministic by the step
     if run.name.startswith("r8-"):
         return HERE / f"adopted-bf16-de-en-{model}"
     # en→de, against round 9's pair: the configs as they were then
