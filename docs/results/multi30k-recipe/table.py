@@ -2,30 +2,30 @@
 
 Each proxy (a folder with overrides.yaml) is set against a baseline run of its model at the same number of
 optimiser steps: the best val BLEU (and the lowest val loss) the baseline had reached by the proxy's last step.
-Round 1 (r1-*) is compared with baseline-<model>/, the published 89-minute de→en run before the cooldown;
-rounds 2 to 4 with cooldown-de-en-<model>/, the 89-minute de→en run published with the cooldown (2 Dec), which
-their config includes; round 5 (r5-*, en→de) with adopted-en-de-<model>/, the en→de run of the adopted recipe
-(3 Dec) that it changes one lever of; round 6's bf16 proxy with round 6's fp32 proxy, trained beside it;
-round 7 (r7-*, the whole 89-minute en→de protocol in bf16) with adopted-en-de-<model>/ again; round 8 (r8-*, de→en,
-the loss through torch.compile and, for the RNN, a tied output layer) with adopted-bf16-de-en-<model>/, the de→en
-bf16 pair of round 7; round 9 (r9-*, en→de, the round-8 RNN recipe, with a Transformer repeating round 7's recipe)
-with r7-<tf|rnn>-bf16/, the en→de pair it replaces; round 10 (r10-*, en→de, half the batch: 1,024 tokens) with
-r9-*, the same recipe at 2,048 tokens on the same host; round 11 (r11-*, en→de, Transformer dropout 0.1, the RNN's
-cooldown over the last half) with r9-* too, round 12 (r12-*, en→de, a 5,000-piece vocabulary, on a faster
-Xeon host) with r9-* as well, round 13 (r13-*, en→de, the configs as they are, on that Xeon host) with r9-*,
-the same configs on the EPYC host (curve.py compares r12 with r13 at equal minutes), and round 14 (r14-*, en→de,
-attention and FFN dropout 0.1 for the Transformer, dropout 0.4 for the RNN, on that Xeon host) with r9-* too
-(curve.py compares it with r13 by the step), and round 15 (r15-*, en→de, the configs as they are after round 14,
-with the RNN's encoder unpacked, on that Xeon host) with r9-*, the pair it replaces in the published table, and
-round 16 (r16-*, en→de, sub-layer dropout 0.3 for the Transformer and 0.6 for the RNN, on that Xeon host) with r9-*
-too (curve.py compares it with r15, its config but for the dropout), and round 17 (r17-*, en→de, label
-smoothing 0.2 for both, on that Xeon host) with r9-* as well (curve.py compares it with r15), and round 18 (r18-*,
-en→de, the configs as they are after round 17, on that Xeon host running slower) with r9-* too (its Transformer
-repeats r17's to the step, its RNN r15's; curve.py compares them), and round 19 (r19-*, en→de, two Transformer shapes
-trained for 30 minutes without the cooldown, side by side) with r18-tf-repeat, whose first 66 minutes had the same
-schedule. The overrides.yaml of r8
-and r9 give their changes as overrides of the round-7 config (the runs themselves read them from conf/experiment;
-their config.yaml has them).
+The baseline of each round (baseline_of):
+
+- round 1 (r1-*): baseline-<model>/, the published 89-minute de→en run before the cooldown;
+- rounds 2 to 4: cooldown-de-en-<model>/, the 89-minute de→en run published with the cooldown (2 Dec), which
+  their config includes;
+- round 5 (en→de): adopted-en-de-<model>/, the en→de run of the adopted recipe (3 Dec) that it changes one lever of;
+- round 6: its bf16 proxy against its fp32 proxy, trained beside it (30 minutes);
+- round 7 (the whole 89-minute en→de protocol in bf16): adopted-en-de-<model>/ again;
+- round 8 (de→en, the loss through torch.compile and, for the RNN, a tied output layer):
+  adopted-bf16-de-en-<model>/, the de→en bf16 pair of round 7;
+- round 9 (en→de, the round-8 RNN recipe, with a Transformer repeating round 7's): r7-<tf|rnn>-bf16/, the en→de
+  pair it replaces;
+- rounds 10 to 18 (en→de): r9-*, round 9's pair. 10: half the batch (1,024 tokens); 11: Transformer dropout 0.1,
+  the RNN's cooldown over the last half; 12: a 5,000-piece vocabulary, on a faster Xeon host; 13: the configs as
+  they are, on that Xeon host (curve.py compares r12 with r13 at equal minutes); 14: attention and FFN dropout 0.1
+  for the Transformer, dropout 0.4 for the RNN (curve.py compares it with r13 by the step); 15: the configs as they
+  are after round 14, the RNN's encoder unpacked, the pair published; 16: sub-layer dropout 0.3 and 0.6; 17: label
+  smoothing 0.2; 18: the configs as they are after round 17, in a slower hour (its Transformer repeats r17's to the
+  step, its RNN r15's). curve.py compares rounds 16 to 18 with r15 and r17;
+- round 19 (en→de, two Transformer shapes, 30 minutes without the cooldown, side by side): r18-tf-repeat, whose
+  first 66 minutes had the same schedule, and training is deterministic by the step.
+
+The overrides.yaml of r8 and r9 give their changes as overrides of the round-7 config (the runs themselves read
+them from conf/experiment; their config.yaml has them).
 Steps, not minutes: runs sharing the machine with other work train at fewer steps per minute.
 """
 
@@ -62,22 +62,33 @@ def beam_val(run: Path) -> str:
     return f"{best['bleu']:.2f}"
 
 
+def round_of(run: Path) -> int:
+    """The round a proxy folder belongs to: 12 for r12-tf-vocab5000."""
+    return int(run.name[1:].split("-")[0])
+
+
 def baseline_of(run: Path, model: str) -> Path:
-    if run.name.startswith("r6-tf-bf16"):
-        return HERE / "r6-tf-fp32-30min"  # round 6 is a pair: bf16 against fp32, side by side, 30 minutes
-    if run.name.startswith("r1-"):
-        return HERE / f"baseline-{model}"
-    if run.name.startswith("r19-"):
-        return HERE / "r18-tf-repeat"  # the same schedule until its cooldown, and training is deterministic by the step
-    if run.name.startswith("r8-"):
-        return HERE / f"adopted-bf16-de-en-{model}"
-    # en→de, against round 9's pair: the configs as they were then
-    if run.name.startswith(("r10-", "r11-", "r12-", "r13-", "r14-", "r15-", "r16-", "r17-", "r18-")):
-        return HERE / ("r9-tf-repeat" if model == "transformer" else "r9-rnn-tie-compile-loss")
-    if run.name.startswith("r9-"):
-        return HERE / ("r7-tf-bf16" if model == "transformer" else "r7-rnn-bf16")  # en→de, round 7's bf16 pair
-    adopted = run.name.startswith(("r5-", "r6-", "r7-"))
-    return HERE / (f"adopted-en-de-{model}" if adopted else f"cooldown-de-en-{model}")
+    """The run a proxy is set against (the module docstring says why)."""
+    tf = model == "transformer"
+    match round_of(run):
+        case 1:
+            return HERE / f"baseline-{model}"
+        case 2 | 3 | 4:
+            return HERE / f"cooldown-de-en-{model}"
+        case 6 if run.name.startswith("r6-tf-bf16"):
+            return HERE / "r6-tf-fp32-30min"
+        case 5 | 6 | 7:
+            return HERE / f"adopted-en-de-{model}"
+        case 8:
+            return HERE / f"adopted-bf16-de-en-{model}"
+        case 9:
+            return HERE / ("r7-tf-bf16" if tf else "r7-rnn-bf16")
+        case 19:
+            return HERE / "r18-tf-repeat"
+        case n if 10 <= n <= 18:
+            return HERE / ("r9-tf-repeat" if tf else "r9-rnn-tie-compile-loss")
+        case n:
+            raise SystemExit(f"{run.name}: round {n} has no baseline yet; add it to baseline_of in {__file__}")
 
 
 def main() -> None:
@@ -88,7 +99,7 @@ def main() -> None:
     )
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     proxies = (p for p in HERE.iterdir() if (p / "overrides.yaml").exists())
-    for run in sorted(proxies, key=lambda p: (int(p.name[1:].split("-")[0]), p.name)):  # r2-… before r10-…
+    for run in sorted(proxies, key=lambda p: (round_of(p), p.name)):  # r2-… before r10-…
         lines = [ln.strip("- \n") for ln in (run / "overrides.yaml").read_text().splitlines() if ln.strip()]
         model = model_of(run)
         changes = " ".join(ln for ln in lines if not any(key in ln for key in IGNORED)) or "none: the config as is"
