@@ -21,8 +21,11 @@ The baseline of each round (baseline_of):
   are after round 14, the RNN's encoder unpacked, the pair published; 16: sub-layer dropout 0.3 and 0.6; 17: label
   smoothing 0.2; 18: the configs as they are after round 17, in a slower hour (its Transformer repeats r17's to the
   step, its RNN r15's). curve.py compares rounds 16 to 18 with r15 and r17;
-- round 19 (en→de, two Transformer shapes, 30 minutes without the cooldown, side by side): r18-tf-repeat, whose
-  first 66 minutes had the same schedule, and training is deterministic by the step.
+- rounds 19 to 21 (en→de, 30 minutes without the cooldown, side by side): r18-<tf|rnn>-repeat, whose first
+  66 minutes had the same schedule, and training is deterministic by the step. 19: two Transformer shapes;
+  20: a BPE vocabulary for both models; 21: two RNN shapes;
+- round 22 (en→de, two full 89-minute RNN runs side by side: round 21's wider embeddings, and those shared by
+  source and target): r15-rnn-unpacked-encoder, the published RNN, trained in an hour of the same speed.
 
 The overrides.yaml of r8 and r9 give their changes as overrides of the round-7 config (the runs themselves read
 them from conf/experiment; their config.yaml has them).
@@ -83,8 +86,10 @@ def baseline_of(run: Path, model: str) -> Path:
             return HERE / f"adopted-bf16-de-en-{model}"
         case 9:
             return HERE / ("r7-tf-bf16" if tf else "r7-rnn-bf16")
-        case 19:
-            return HERE / "r18-tf-repeat"
+        case 19 | 20 | 21:
+            return HERE / ("r18-tf-repeat" if tf else "r18-rnn-repeat")
+        case 22:
+            return HERE / "r15-rnn-unpacked-encoder"
         case n if 10 <= n <= 18:
             return HERE / ("r9-tf-repeat" if tf else "r9-rnn-tie-compile-loss")
         case n:
