@@ -25,7 +25,8 @@ The baseline of each round (baseline_of):
   66 minutes had the same schedule, and training is deterministic by the step. 19: two Transformer shapes;
   20: a BPE vocabulary for both models; 21: two RNN shapes;
 - round 22 (en→de, two full 89-minute RNN runs side by side: round 21's wider embeddings, and those shared by
-  source and target): r15-rnn-unpacked-encoder, the published RNN, trained in an hour of the same speed.
+  source and target): round 15's run of the model (r15-*), the published pair, trained in an hour of the same
+  speed.
 
 The overrides.yaml of r8 and r9 give their changes as overrides of the round-7 config (the runs themselves read
 them from conf/experiment; their config.yaml has them).
@@ -89,7 +90,7 @@ def baseline_of(run: Path, model: str) -> Path:
         case 19 | 20 | 21:
             return HERE / ("r18-tf-repeat" if tf else "r18-rnn-repeat")
         case 22:
-            return HERE / "r15-rnn-unpacked-encoder"
+            return HERE / ("r15-tf-adopted-dropout" if tf else "r15-rnn-unpacked-encoder")
         case n if 10 <= n <= 18:
             return HERE / ("r9-tf-repeat" if tf else "r9-rnn-tie-compile-loss")
         case n:
