@@ -27,6 +27,9 @@ The baseline of each round (baseline_of):
 - round 22 (en→de, two full 89-minute RNN runs side by side: round 21's wider embeddings, and those shared by
   source and target): round 15's run of the model (r15-*), the published pair, trained in an hour of the same
   speed.
+- round 23 (en→de, two full 89-minute Transformer runs side by side: the cooldown over the last half, and a
+  constant rate of 1e-3 after the warm-up instead of the inverse square root): round 17's Transformer
+  (r17-tf-label-smoothing02), the same config trained in an hour of the same speed as rounds 15 and 22.
 
 The overrides.yaml of r8 and r9 give their changes as overrides of the round-7 config (the runs themselves read
 them from conf/experiment; their config.yaml has them).
@@ -91,6 +94,8 @@ def baseline_of(run: Path, model: str) -> Path:
             return HERE / ("r18-tf-repeat" if tf else "r18-rnn-repeat")
         case 22:
             return HERE / ("r15-tf-adopted-dropout" if tf else "r15-rnn-unpacked-encoder")
+        case 23:
+            return HERE / ("r17-tf-label-smoothing02" if tf else "r15-rnn-unpacked-encoder")
         case n if 10 <= n <= 18:
             return HERE / ("r9-tf-repeat" if tf else "r9-rnn-tie-compile-loss")
         case n:
