@@ -30,6 +30,9 @@ The baseline of each round (baseline_of):
 - round 23 (en→de, two full 89-minute Transformer runs side by side: the cooldown over the last half, and a
   constant rate of 1e-3 after the warm-up instead of the inverse square root): round 17's Transformer
   (r17-tf-label-smoothing02), the same config trained in an hour of the same speed as rounds 15 and 22.
+- round 24 (en→de, two 30-minute Transformer runs side by side, each with its cooldown over the last quarter of
+  the 30 minutes: the config, and a constant rate of 1.5e-3 after the warm-up): the config's run of the same
+  round (r24-tf-config-30min), trained beside it.
 
 The overrides.yaml of r8 and r9 give their changes as overrides of the round-7 config (the runs themselves read
 them from conf/experiment; their config.yaml has them).
@@ -96,6 +99,8 @@ def baseline_of(run: Path, model: str) -> Path:
             return HERE / ("r15-tf-adopted-dropout" if tf else "r15-rnn-unpacked-encoder")
         case 23:
             return HERE / ("r17-tf-label-smoothing02" if tf else "r15-rnn-unpacked-encoder")
+        case 24:
+            return HERE / "r24-tf-config-30min"
         case n if 10 <= n <= 18:
             return HERE / ("r9-tf-repeat" if tf else "r9-rnn-tie-compile-loss")
         case n:
