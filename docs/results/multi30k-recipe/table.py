@@ -25,8 +25,8 @@ The baseline of each round (baseline_of):
   66 minutes had the same schedule, and training is deterministic by the step. 19: two Transformer shapes;
   20: a BPE vocabulary for both models; 21: two RNN shapes;
 - round 22 (en→de, two full 89-minute RNN runs side by side: round 21's wider embeddings, and those shared by
-  source and target): round 15's run of the model (r15-*), the published pair, trained in an hour of the same
-  speed.
+  source and target): round 15's run of the model (r15-*), the pair then published, trained in an hour of the
+  same speed.
 - round 23 (en→de, two full 89-minute Transformer runs side by side: the cooldown over the last half, and a
   constant rate of 1e-3 after the warm-up instead of the inverse square root): round 17's Transformer
   (r17-tf-label-smoothing02), the same config trained in an hour of the same speed as rounds 15 and 22.
@@ -97,9 +97,9 @@ def baseline_of(run: Path, model: str) -> Path:
             return HERE / ("r18-tf-repeat" if tf else "r18-rnn-repeat")
         case 22:
             return HERE / ("r15-tf-adopted-dropout" if tf else "r15-rnn-unpacked-encoder")
-        case 23:
-            return HERE / ("r17-tf-label-smoothing02" if tf else "r15-rnn-unpacked-encoder")
-        case 24:
+        case 23 if tf:  # Transformer-only rounds: an RNN folder there stops below instead of meeting a Transformer
+            return HERE / "r17-tf-label-smoothing02"
+        case 24 if tf:
             return HERE / "r24-tf-config-30min"
         case n if 10 <= n <= 18:
             return HERE / ("r9-tf-repeat" if tf else "r9-rnn-tie-compile-loss")
