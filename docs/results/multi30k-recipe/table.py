@@ -36,6 +36,8 @@ The baseline of each round (baseline_of):
 - round 25 (en→de, two full 89-minute Transformer runs side by side: a constant rate of 1.5e-3 and of 2e-3 after
   the warm-up): round 17's Transformer (r17-tf-label-smoothing02), the config's published run; this hour gave
   8–9% more steps than round 17's.
+- round 26 (en→de, two 30-minute Transformer runs side by side, as round 24: the config, and label smoothing
+  0.3): the config's run of the same round (r26-tf-config-30min), trained beside it.
 
 The overrides.yaml of r8 and r9 give their changes as overrides of the round-7 config (the runs themselves read
 them from conf/experiment; their config.yaml has them).
@@ -106,6 +108,8 @@ def baseline_of(run: Path, model: str) -> Path:
             return HERE / "r24-tf-config-30min"
         case 25 if tf:
             return HERE / "r17-tf-label-smoothing02"
+        case 26 if tf:
+            return HERE / "r26-tf-config-30min"
         case n if 10 <= n <= 18:
             return HERE / ("r9-tf-repeat" if tf else "r9-rnn-tie-compile-loss")
         case n:
