@@ -102,14 +102,10 @@ def baseline_of(run: Path, model: str) -> Path:
             return HERE / ("r18-tf-repeat" if tf else "r18-rnn-repeat")
         case 22:
             return HERE / ("r15-tf-adopted-dropout" if tf else "r15-rnn-unpacked-encoder")
-        case 23 if tf:  # Transformer-only rounds: an RNN folder there stops below instead of meeting a Transformer
+        case 23 | 25 if tf:  # Transformer-only rounds: an RNN folder there stops below instead of meeting a Transformer
             return HERE / "r17-tf-label-smoothing02"
-        case 24 if tf:
-            return HERE / "r24-tf-config-30min"
-        case 25 if tf:
-            return HERE / "r17-tf-label-smoothing02"
-        case 26 if tf:
-            return HERE / "r26-tf-config-30min"
+        case 24 | 26 if tf:  # 30-minute rounds: the config's own run, trained beside the proxy
+            return HERE / f"r{round_of(run)}-tf-config-30min"
         case n if 10 <= n <= 18:
             return HERE / ("r9-tf-repeat" if tf else "r9-rnn-tie-compile-loss")
         case n:
