@@ -42,6 +42,7 @@ ALLOWED_TARGETS = frozenset(
         "nmt.corpora.multi30k.load_multi30k",
         "nmt.corpora.toy.load_toy",
         "nmt.optim.adam",
+        "nmt.optim.adamw",
         "torch.optim.Adam",
         "torch.optim.AdamW",
         "torch.optim.SGD",

@@ -38,6 +38,8 @@ The baseline of each round (baseline_of):
   8–9% more steps than round 17's.
 - round 26 (en→de, two 30-minute Transformer runs side by side, as round 24: the config, and label smoothing
   0.3): the config's run of the same round (r26-tf-config-30min), trained beside it.
+- round 27 (en→de, two full 89-minute Transformer runs side by side: decoupled weight decay 0.1 on the matrices
+  (nmt.optim.adamw), and 250 warm-up steps instead of 500): round 17's Transformer (r17-tf-label-smoothing02).
 
 The overrides.yaml of r8 and r9 give their changes as overrides of the round-7 config (the runs themselves read
 them from conf/experiment; their config.yaml has them).
@@ -102,7 +104,7 @@ def baseline_of(run: Path, model: str) -> Path:
             return HERE / ("r18-tf-repeat" if tf else "r18-rnn-repeat")
         case 22:
             return HERE / ("r15-tf-adopted-dropout" if tf else "r15-rnn-unpacked-encoder")
-        case 23 | 25 if tf:  # Transformer-only rounds: an RNN folder there stops below instead of meeting a Transformer
+        case 23 | 25 | 27 if tf:  # Transformer-only rounds: an RNN folder here stops below, not at a Transformer
             return HERE / "r17-tf-label-smoothing02"
         case 24 | 26 if tf:  # 30-minute rounds: the config's own run, trained beside the proxy
             return HERE / f"r{round_of(run)}-tf-config-30min"
