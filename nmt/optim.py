@@ -7,9 +7,9 @@ a warning, rather than stopping a run that would train correctly without it.
 
 ``adamw`` is Adam with decoupled weight decay (Loshchilov & Hutter, 2019): each step shrinks a
 weight by ``lr * weight_decay`` apart from the gradient's update. It decays the weight matrices and
-embeddings only; biases and layer-norm gains (the 1-D parameters) keep ``weight_decay=0``:
-    python -m nmt.train experiment=multi30k_transformer model.optimizer._target_=nmt.optim.adamw \
-        +model.optimizer.weight_decay=0.1
+embeddings only; biases and layer-norm gains (the 1-D parameters) keep ``weight_decay=0``. The
+Multi30k Transformer recipe uses it (conf/experiment/multi30k_transformer.yaml); for another config:
+    python -m nmt.train model=rnn model.optimizer._target_=nmt.optim.adamw +model.optimizer.weight_decay=0.1
 """
 
 from __future__ import annotations
