@@ -49,10 +49,11 @@ def adamw(
     if any(isinstance(p, dict) for p in params):
         raise ValueError("nmt.optim.adamw makes its own parameter groups: pass the parameters, not groups")
     groups = [
-        {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in params if p.dim() >= 2]},
         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
     ]
-    return _fused_if_possible("AdamW", [g for g in groups if g["params"]], fused, **kwargs)
+    # weight_decay as the default, which torch checks (a group's own value is not; a negative one grows weights)
+    return _fused_if_possible("AdamW", [g for g in groups if g["params"]], fused, weight_decay=weight_decay, **kwargs)
 
 
 def _fused_if_possible(name: str, params: list[Any], fused: bool | None, **kwargs: Any) -> Any:

@@ -32,6 +32,10 @@ def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     [
         ("model.net.n_heads=5", r"^model\.net: .*"),
         ("model.optimizer.lr=-1", r"^model\.optimizer: Invalid learning rate"),
+        (
+            "model.optimizer._target_=nmt.optim.adamw +model.optimizer.weight_decay=-1",
+            r"^model\.optimizer: Invalid weight_decay value: -1",
+        ),
         ("model.scheduler.warmup_steps=0", r"^model\.scheduler: warmup_steps must be >= 1"),
         ("decode.beam_size=0", r"^decode: "),
         ("trainer.precision=bogus", r"^trainer: "),
