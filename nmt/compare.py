@@ -18,13 +18,13 @@ teacher-forced on their references, one column per model). Decoding speed is mea
 process, greedy and with each run's own test beam, so the models are timed under the same load.
 With ``copy_runs=true`` each run's provenance (``results.json``, ``config.yaml``, ``metrics.csv``,
 ``eval/`` and ``hypotheses/``; no checkpoints) is copied into ``<report>/<label>/``, so the report
-folder stands alone, e.g. to publish it in ``docs/results/``.
+folder stands alone, e.g. to publish it in ``docs/results/``. A run folder without checkpoints (such a
+copy) is refused unless ``checkpoints=optional``: it then joins with the scores and curve its files
+recorded, and its decoding speed and heatmap column are left out.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 import re
 import shutil
@@ -41,139 +41,15 @@ from omegaconf import DictConfig, OmegaConf
 from nmt.api import Translator
 from nmt.atomic import write_json_atomic, write_text_atomic
 from nmt.attention_maps import SentenceAttention, teacher_forced
-from nmt.checkpoint import LoadedRun, load_run, unfinished_reason
+from nmt.checkpoint import LoadedRun, load_run
 from nmt.cli import CONF_DIR, prepare_argv
+from nmt.compared_runs import check_comparable, find_runs, load_runs
 from nmt.comparison_report import PROVENANCE_DIRS, PROVENANCE_FILES, Run, html_report, markdown_report
-from nmt.errors import CompareError, one_line_errors
+from nmt.errors import CompareError, ConfigError, one_line_errors
 from nmt.evaluation import load_eval_set
 from nmt.figures import attention_heatmap, learning_curves, save_figure
 from nmt.safe_load import load_run_config
 from nmt.search import DecodeSettings
-
-# --------------------------------------------------------------------------- finding and checking runs
-
-
-def find_runs(paths: Sequence[str | Path]) -> list[Path]:
-    """Run folders: each path that holds ``results.json``, else every run folder found below it."""
-    found: list[Path] = []
-    for given in paths:
-        path = Path(given).expanduser()
-        if not path.is_dir():
-            raise CompareError(f"{path}: no such folder; pass run folders of nmt.train or a multirun folder")
-        if (path / "results.json").is_file():
-            found.append(path)
-            continue
-        below = sorted(p.parent for p in path.rglob("results.json") if "compare" not in p.parent.parts)
-        if not below:
-            unfinished = sorted(p.parent for p in path.rglob("config.yaml") if (p.parent / "checkpoints").is_dir())
-            hint = f" ({len(unfinished)} run(s) without results.json: training did not finish)" if unfinished else ""
-            raise CompareError(f"{path}: no finished run folder (with results.json) in it{hint}; train first")
-        found.extend(below)
-    unique = list({p.resolve(): p for p in reversed(found)}.values())[::-1]  # first spelling of each folder
-    if len(unique) < 2:
-        where = ", ".join(map(str, paths))
-        raise CompareError(f"found {len(unique)} run folder(s) in {where}; compare needs two or more")
-    return unique
-
-
-def read_curve(metrics_csv: Path) -> list[tuple[int, float | None, float]]:
-    """(step, wall seconds, val BLEU) of every validation logged in a run's ``metrics.csv``.
-
-    The wall time is None for runs trained before ``val/wall_time_s`` was logged.
-    """
-    if not metrics_csv.is_file():
-        return []
-    points = []
-    with metrics_csv.open(newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            if row.get("val/bleu"):
-                wall = row.get("val/wall_time_s")
-                points.append((int(row["step"]), float(wall) if wall else None, float(row["val/bleu"])))
-    return points
-
-
-def _read_length_penalty(path: Path) -> dict | None:
-    """The run's ``eval/length_penalty.json`` (written by nmt.length_penalty), or None."""
-    tuned = path / "eval" / "length_penalty.json"
-    if not tuned.is_file():
-        return None
-    try:
-        return json.loads(tuned.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise CompareError(f"{tuned}: unreadable ({err}); re-run nmt.length_penalty run={path} save=true") from None
-
-
-def load_runs(paths: Sequence[Path]) -> list[Run]:
-    runs = []
-    for path in paths:
-        try:
-            results = json.loads((path / "results.json").read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as err:
-            raise CompareError(f"{path / 'results.json'}: unreadable ({err}); re-run nmt.train for this run") from None
-        unfinished = unfinished_reason(results)
-        if unfinished:
-            raise CompareError(f"{path}: {unfinished}, then compare it")
-        runs.append(
-            Run(path, results, curve=read_curve(path / "metrics.csv"), length_penalty=_read_length_penalty(path))
-        )
-    models = [r.model for r in runs]
-    for run in runs:  # the model name, or the folder name when two runs share a model
-        run.label = run.model if models.count(run.model) == 1 else f"{run.model} ({run.path.name})"
-    return runs
-
-
-# config.data keys that choose batches, not data or tokenisation (not part of data_fingerprint)
-NOT_DATA = ("max_tokens", "eval_max_tokens", "max_len", "num_workers")
-
-
-def _flat(tree: object, prefix: str) -> dict[str, object]:
-    """A nested mapping as dotted keys, e.g. {"data.corpus.n_train": 20000}."""
-    if not isinstance(tree, dict):
-        return {prefix: tree}
-    out: dict[str, object] = {}
-    for key, value in tree.items():
-        out.update(_flat(value, f"{prefix}.{key}"))
-    return out
-
-
-def differing_settings(runs: Sequence[Run]) -> list[str]:
-    """The ``config.data`` settings (vocab included) that differ between runs, as "key: a vs b".
-
-    Empty when the settings agree (the corpus files themselves changed between trainings).
-    """
-    flats = [_flat(r.results.get("config", {}).get("data", {}), "data") for r in runs]
-    keys = sorted(set().union(*flats))
-    lines = []
-    for key in keys:
-        if key.split(".")[1] in NOT_DATA:
-            continue
-        values = [flat.get(key, "(unset)") for flat in flats]
-        if len({json.dumps(v, sort_keys=True, default=str) for v in values}) > 1:
-            lines.append(f"{key}: {' vs '.join(str(v) for v in values)}")
-    return lines
-
-
-def check_comparable(runs: Sequence[Run]) -> None:
-    """Refuse runs trained on different data or tokenisation (their ``data_fingerprint`` differs),
-    naming the settings that differ."""
-    fingerprints = {r.results.get("data_fingerprint") for r in runs}
-    if None in fingerprints:
-        missing = [str(r.path) for r in runs if r.results.get("data_fingerprint") is None]
-        raise CompareError(f"no data_fingerprint in results.json of {', '.join(missing)}; re-run nmt.train for it")
-    if len(fingerprints) > 1:
-        settings = differing_settings(runs)
-        prints = " vs ".join(str(r.results.get("data_fingerprint"))[:12] for r in runs)
-        what = (
-            "; ".join(settings)
-            if settings
-            else f"same data settings but different text (fingerprint {prints}): the corpus files changed"
-        )
-        raise CompareError(
-            f"these runs differ in data or tokenisation, so their scores are not comparable: {what} "
-            f"(runs {', '.join(str(r.path) for r in runs)}). "
-            "Train them with the same data config (e.g. python -m nmt.train -m model=rnn,transformer)"
-        )
-
 
 # --------------------------------------------------------------------------- measuring
 
@@ -248,16 +124,45 @@ def default_out(paths: Sequence[str | Path], runs: Sequence[Path]) -> Path:
 
 
 def copy_provenance(run: Run, out_dir: Path) -> Path:
-    """Copy a run's results, config, metrics, eval JSONs and hypotheses to ``out_dir/<label>/``."""
+    """Copy a run's results, config, metrics, eval JSONs and hypotheses to ``out_dir/<label>/``.
+
+    What an earlier copy left there is replaced, not merged; a run that already is that folder (a
+    published report compared again into itself) stays as it is.
+    """
     dest = out_dir / (re.sub(r"[^\w.-]+", "-", run.label).strip("-") or "run")
+    if dest.resolve() == run.path.resolve():
+        return dest
     dest.mkdir(parents=True, exist_ok=True)
     for name in PROVENANCE_FILES:
+        (dest / name).unlink(missing_ok=True)
         if (run.path / name).is_file():
             shutil.copy2(run.path / name, dest / name)
     for name in PROVENANCE_DIRS:
+        shutil.rmtree(dest / name, ignore_errors=True)
         if (run.path / name).is_dir():
-            shutil.copytree(run.path / name, dest / name, dirs_exist_ok=True)
+            shutil.copytree(run.path / name, dest / name)
     return dest
+
+
+CHECKPOINTS = ("required", "optional")
+
+
+def runs_without_weights(runs: Sequence[Run], checkpoints: str, needed: bool = True) -> list[str]:
+    """The labels of runs with no ``checkpoints/`` folder, e.g. a published report's copy of a run.
+
+    When weights are ``needed`` (to decode or draw heatmaps), such runs are refused unless
+    ``checkpoints=optional`` lets them in with their recorded scores and curves only.
+    """
+    if checkpoints not in CHECKPOINTS:
+        raise ConfigError(f"checkpoints={checkpoints}: use one of {', '.join(CHECKPOINTS)}")
+    missing = [run for run in runs if not (run.path / "checkpoints").is_dir()]
+    if missing and needed and checkpoints == "required":
+        raise CompareError(
+            f"{missing[0].path}: no checkpoints/ folder (a copy of a run's files?), and compare decodes and draws "
+            "attention with each run's weights; pass checkpoints=optional to report its recorded scores and "
+            "curves without them"
+        )
+    return [run.label for run in missing]
 
 
 Panels = list[list[tuple[str, np.ndarray, list[str], list[str]]]]
@@ -269,11 +174,12 @@ def _measure(
     decode: bool,
     decode_sentences: int | None,
     data_root: str | None,
+    no_weights: Sequence[str] = (),
 ) -> tuple[dict[str, dict], Panels, int, list[int]]:
     """Decode each run's test split (speed and scores) and teacher-force the ``sentences`` to show.
 
-    Returns the decoding results per label, the heatmap panels (one row per sentence), the number
-    of sentences decoded and the sentences shown.
+    Runs labelled in ``no_weights`` are left out. Returns the decoding results per label, the heatmap
+    panels (one row per sentence), the number of sentences decoded and the sentences shown.
     """
     decoding: dict[str, dict] = {}
     heat_rows: Panels = [[] for _ in sentences]
@@ -281,6 +187,8 @@ def _measure(
     for run in runs:
         if not decode and not sentences:
             break
+        if run.label in no_weights:
+            continue
         loaded, sources, references = _load_tested(run, data_root)
         shown = [i for i in sentences if 0 <= i < len(sources)]
         if len(shown) != len(sentences):
@@ -330,16 +238,21 @@ def compare(
     html_too: bool = False,
     command: str = "nmt.compare",
     copy_runs: bool = False,
+    checkpoints: str = "required",
 ) -> dict:
-    """Compare finished runs; write the report folder and return what ``comparison.json`` holds."""
+    """Compare finished runs; write the report folder and return what ``comparison.json`` holds.
+
+    ``checkpoints="optional"`` admits runs without weights (see ``runs_without_weights``).
+    """
     found = find_runs(paths)
     runs = load_runs(found)
     check_comparable(runs)
+    no_weights = runs_without_weights(runs, checkpoints, needed=decode or bool(sentences))
     for run in runs:  # run folders are untrusted: refuse a bad config.yaml before writing anything
         load_run_config(run.path / "config.yaml")
     out_dir = Path(out) if out else default_out(paths, found)
     out_dir.mkdir(parents=True, exist_ok=True)
-    decoding, heat_rows, n_decoded, shown = _measure(runs, sentences, decode, decode_sentences, data_root)
+    decoding, heat_rows, n_decoded, shown = _measure(runs, sentences, decode, decode_sentences, data_root, no_weights)
 
     if copy_runs:
         for run in runs:
@@ -353,6 +266,7 @@ def compare(
         "sentences": n_decoded,
         "heatmaps": bool(shown),
         "sentences_shown": shown,
+        "without_checkpoints": no_weights,
     }
     report = markdown_report(runs, decoding, meta)
     write_text_atomic(out_dir / "report.md", report)
@@ -386,7 +300,7 @@ def main(cfg: DictConfig) -> None:
     with one_line_errors("nmt.compare"):
         summary = compare(
             runs, cfg.out, list(cfg.sentences or []), cfg.time_decoding, cfg.decode_sentences, cfg.data_root,
-            cfg.html, command, cfg.copy_runs,
+            cfg.html, command, cfg.copy_runs, cfg.checkpoints,
         )  # fmt: skip
     print(Path(summary["out"]) / "report.md")
 

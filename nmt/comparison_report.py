@@ -160,13 +160,13 @@ def markdown_report(runs: Sequence[Run], decoding: dict[str, dict], meta: dict) 
         f"# {' vs '.join(r.label for r in runs)}: {first.get('data')} {first.get('src_lang')}→{first.get('tgt_lang')}",
         "",
         f"Same data and tokenisation (fingerprint `{str(first.get('data_fingerprint'))[:16]}…`). Test split "
-        f"scores from each run's `results.json`; greedy BLEU and decoding speed measured by `nmt.compare` "
-        f"on {meta['sentences']} test sentences, {meta['threads']} torch thread(s), one model at a time.",
+        f"scores from each run's `results.json`; {_measured(meta)}",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join("---" for _ in header) + "|",
         *("| " + " | ".join(row) + " |" for row in rows),
         "",
+        *_without_checkpoints(meta.get("without_checkpoints") or []),
         "sacreBLEU signatures:",
         "",
     ]
@@ -188,6 +188,28 @@ def markdown_report(runs: Sequence[Run], decoding: dict[str, dict], meta: dict) 
         lines += [f"**{run.label}**", "", *(f"- {p}" for p in _provenance(run)), ""]
     lines += [f"Written by `{meta['command']}`.", ""]
     return "\n".join(lines)
+
+
+def _measured(meta: dict) -> str:
+    """Where the greedy BLEU and decoding speed columns come from."""
+    if not meta["sentences"]:
+        return "greedy BLEU and decoding speed not measured."
+    return (
+        f"greedy BLEU and decoding speed measured by `nmt.compare` on {meta['sentences']} test sentences, "
+        f"{meta['threads']} torch thread(s), one model at a time."
+    )
+
+
+def _without_checkpoints(labels: Sequence[str]) -> list[str]:
+    """The note on runs compared from their files alone (``checkpoints=optional``)."""
+    if not labels:
+        return []
+    names = ", ".join(f"**{label}**" for label in labels)
+    return [
+        f"No checkpoints in the folder of {names}: its scores, settings and learning curve are those its files "
+        "recorded, and its greedy BLEU, decoding speed and attention heatmap are not measured here.",
+        "",
+    ]
 
 
 def _anytime_lines(runs: Sequence[Run]) -> list[str]:

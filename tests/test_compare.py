@@ -172,6 +172,45 @@ def test_copy_runs_makes_a_report_folder_that_stands_alone(transformer_run, rnn_
     assert json.loads((out / "comparison.json").read_text())["runs"][0]["copy"] == "transformer"
 
 
+def test_a_published_copy_joins_a_new_report_with_checkpoints_optional(
+    transformer_run, rnn_run, tmp_path, capsys, monkeypatch
+):
+    """A report's copy of a run (no weights) is refused by default; with checkpoints=optional it joins
+    with its recorded scores and curve, is neither decoded nor drawn, and re-publishing into the same
+    report folder leaves its files as they are while a new run's copy replaces the old one's."""
+    out = tmp_path / "published"
+    compare([transformer_run, rnn_run], out=out, decode=False, sentences=[], copy_runs=True)
+    stale = out / "transformer" / "hypotheses" / "from-an-older-run.txt"
+    stale.write_text("an older transformer's hypotheses\n", encoding="utf-8")
+    kept = {p: p.read_bytes() for p in (out / "rnn").rglob("*") if p.is_file()}
+
+    args = [str(transformer_run), str(out / "rnn"), f"out={out}"]
+    assert run_command("nmt.compare", args, monkeypatch) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{out / 'rnn'}: no checkpoints/ folder" in err and "checkpoints=optional" in err
+    assert run_command("nmt.compare", [*args, "checkpoints=maybe"], monkeypatch) == 2
+    assert "checkpoints=maybe: use one of required, optional" in capsys.readouterr().err
+    nothing_measured = compare([transformer_run, out / "rnn"], out=tmp_path / "scores", decode=False, sentences=[])
+    assert nothing_measured["meta"]["without_checkpoints"] == ["rnn"]  # no weights needed: not refused
+
+    summary = compare(
+        [transformer_run, out / "rnn"], out=out, sentences=[0], copy_runs=True, checkpoints="optional",
+        decode_sentences=4,
+    )  # fmt: skip
+    assert list(summary["decoding"]) == ["transformer"] and summary["meta"]["without_checkpoints"] == ["rnn"]
+    assert _is_png(out / "heatmaps.png")  # the transformer's column only
+    report = (out / "report.md").read_text(encoding="utf-8")
+    recorded = json.loads((rnn_run / "results.json").read_text())
+    row = next(line for line in report.splitlines() if line.startswith("| rnn |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert f"{recorded['test']['bleu']:.2f} (beam 3)" in cells and cells[-3:] == ["—", "—", "—"]
+    assert "No checkpoints in the folder of **rnn**" in report and "measured by `nmt.compare` on 4 test" in report
+    assert {p: p.read_bytes() for p in (out / "rnn").rglob("*") if p.is_file()} == kept
+    assert not stale.exists() and (out / "transformer" / "hypotheses" / "test.txt").is_file()
+    curves = {r["label"]: r["curve"] for r in summary["runs"]}
+    assert len(curves["rnn"]) == 20  # from the copy's metrics.csv
+
+
 def test_an_interrupted_run_is_refused_with_its_resume_command(transformer_run, rnn_run, tmp_path, capsys, monkeypatch):
     """results.json of a stopped run has no test scores: compare and checkpoint=tested say how to finish it."""
     from nmt.checkpoint import CheckpointError, load_run
