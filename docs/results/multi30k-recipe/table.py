@@ -40,6 +40,9 @@ The baseline of each round (baseline_of):
   0.3): the config's run of the same round (r26-tf-config-30min), trained beside it.
 - round 27 (en→de, two full 89-minute Transformer runs side by side: decoupled weight decay 0.1 on the matrices
   (nmt.optim.adamw), and 250 warm-up steps instead of 500): round 17's Transformer (r17-tf-label-smoothing02).
+- round 28 (en→de, a full 89-minute pair side by side: the Transformer with weight decay 0.2, and the RNN config
+  as it is): round 27's Transformer (r27-tf-adamw-wd01), whose config it changes one value of, and round 22's
+  RNN (r22-rnn-emb512-shared), the config's published run, which training repeats by the step.
 
 The overrides.yaml of r8 and r9 give their changes as overrides of the round-7 config (the runs themselves read
 them from conf/experiment; their config.yaml has them).
@@ -104,6 +107,8 @@ def baseline_of(run: Path, model: str) -> Path:
             return HERE / ("r18-tf-repeat" if tf else "r18-rnn-repeat")
         case 22:
             return HERE / ("r15-tf-adopted-dropout" if tf else "r15-rnn-unpacked-encoder")
+        case 28:
+            return HERE / ("r27-tf-adamw-wd01" if tf else "r22-rnn-emb512-shared")
         case 23 | 25 | 27 if tf:  # Transformer-only rounds: an RNN folder here stops below, not at a Transformer
             return HERE / "r17-tf-label-smoothing02"
         case 24 | 26 if tf:  # 30-minute rounds: the config's own run, trained beside the proxy
