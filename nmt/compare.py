@@ -123,13 +123,27 @@ def default_out(paths: Sequence[str | Path], runs: Sequence[Path]) -> Path:
     return Path(os.path.commonpath([p.parent.resolve() for p in runs])) / "compare"
 
 
+def copy_dest(run: Run, out_dir: Path) -> Path:
+    """Where ``copy_runs`` puts a run's files: ``out_dir/<label>/``.
+
+    A training run's own folder there (it holds ``checkpoints/``) is refused, so its files are never replaced.
+    """
+    dest = out_dir / (re.sub(r"[^\w.-]+", "-", run.label).strip("-") or "run")
+    if (dest / "checkpoints").is_dir() and dest.resolve() != run.path.resolve():
+        raise CompareError(
+            f"{dest}: a run folder (it has checkpoints/), where copy_runs=true would put {run.path}'s files; "
+            "choose another out="
+        )
+    return dest
+
+
 def copy_provenance(run: Run, out_dir: Path) -> Path:
     """Copy a run's results, config, metrics, eval JSONs and hypotheses to ``out_dir/<label>/``.
 
     What an earlier copy left there is replaced, not merged; a run that already is that folder (a
     published report compared again into itself) stays as it is.
     """
-    dest = out_dir / (re.sub(r"[^\w.-]+", "-", run.label).strip("-") or "run")
+    dest = copy_dest(run, out_dir)
     if dest.resolve() == run.path.resolve():
         return dest
     dest.mkdir(parents=True, exist_ok=True)
@@ -251,6 +265,8 @@ def compare(
     for run in runs:  # run folders are untrusted: refuse a bad config.yaml before writing anything
         load_run_config(run.path / "config.yaml")
     out_dir = Path(out) if out else default_out(paths, found)
+    for run in runs if copy_runs else ():
+        copy_dest(run, out_dir)  # refused before anything is written
     out_dir.mkdir(parents=True, exist_ok=True)
     decoding, heat_rows, n_decoded, shown = _measure(runs, sentences, decode, decode_sentences, data_root, no_weights)
 

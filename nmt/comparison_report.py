@@ -205,9 +205,10 @@ def _without_checkpoints(labels: Sequence[str]) -> list[str]:
     if not labels:
         return []
     names = ", ".join(f"**{label}**" for label in labels)
+    its, s = ("their", "s") if len(labels) > 1 else ("its", "")
     return [
-        f"No checkpoints in the folder of {names}: its scores, settings and learning curve are those its files "
-        "recorded, and its greedy BLEU, decoding speed and attention heatmap are not measured here.",
+        f"No checkpoints in the folder{s} of {names}: {its} scores, settings and learning curve{s} are those "
+        f"{its} files recorded, and {its} greedy BLEU, decoding speed and attention heatmap{s} are not measured here.",
         "",
     ]
 

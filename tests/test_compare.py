@@ -211,6 +211,18 @@ def test_a_published_copy_joins_a_new_report_with_checkpoints_optional(
     assert len(curves["rnn"]) == 20  # from the copy's metrics.csv
 
 
+def test_copy_runs_never_writes_over_a_run_folder(transformer_run, rnn_run, tmp_path):
+    """out=<a folder of runs> whose transformer/ is another training run: refused before anything is written."""
+    runs = tmp_path / "runs"
+    other = Path(shutil.copytree(transformer_run, runs / "transformer"))
+    before = {p: p.read_bytes() for p in other.rglob("*") if p.is_file()}
+    fresh = Path(shutil.copytree(transformer_run, tmp_path / "fresh"))
+    with pytest.raises(CompareError, match="a run folder \\(it has checkpoints/\\).*choose another out="):
+        compare([fresh, rnn_run], out=runs, decode=False, sentences=[], copy_runs=True)
+    assert {p: p.read_bytes() for p in other.rglob("*") if p.is_file()} == before
+    assert not (runs / "report.md").exists() and not (runs / "rnn").exists()
+
+
 def test_an_interrupted_run_is_refused_with_its_resume_command(transformer_run, rnn_run, tmp_path, capsys, monkeypatch):
     """results.json of a stopped run has no test scores: compare and checkpoint=tested say how to finish it."""
     from nmt.checkpoint import CheckpointError, load_run
