@@ -85,8 +85,8 @@ def load_runs(paths: Sequence[Path]) -> list[Run]:
     return runs
 
 
-# config.data keys that choose batches, not data or tokenisation (not part of data_fingerprint)
-NOT_DATA = ("max_tokens", "eval_max_tokens", "max_len", "num_workers")
+# config.data keys that choose training batches, not data or tokenisation (not part of data_fingerprint)
+NOT_DATA = ("max_tokens", "eval_max_tokens", "max_len", "num_workers", "sampling")
 
 
 def _flat(tree: object, prefix: str) -> dict[str, object]:

@@ -22,6 +22,7 @@ from nmt.checkpoint import build_model
 from nmt.errors import ConfigError, NmtError, is_count
 from nmt.schedule import has_budget
 from nmt.search import DecodeSettings
+from nmt.subword_sampling import SubwordSampling
 from nmt.vocab import BOS_ID, EOS_ID, PAD_ID, VocabSettings
 
 
@@ -85,6 +86,10 @@ def _check_model(cfg: DictConfig) -> None:
 def _check_data_settings(cfg: DictConfig) -> None:
     """Vocabulary settings and token budgets (the corpus itself is read later)."""
     VocabSettings.from_mapping(cfg.data.vocab)  # raises ConfigError naming the vocab.* key
+    sampling = cfg.data.get("sampling")
+    SubwordSampling.from_config(
+        OmegaConf.to_container(sampling) if isinstance(sampling, DictConfig) else sampling, cfg.data.vocab.model_type
+    )
     for key in ("max_tokens", "max_len", "eval_max_tokens"):
         value = cfg.data.get(key)
         if value is not None and not is_count(value):

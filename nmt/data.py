@@ -34,6 +34,7 @@ from nmt.decoding import cut_sources
 from nmt.errors import ConfigError
 from nmt.sampler import ResumableLoader, TokenBucketSampler
 from nmt.store import Store, store_key, write_store
+from nmt.subword_sampling import SampledCuts, SubwordSampling
 from nmt.vocab import Vocab, VocabSettings, cache_key
 
 log = logging.getLogger(__name__)
@@ -90,21 +91,48 @@ class StoreDataset(Dataset):
     """Training pairs read from a ``Store``: item k is pair ``index[k]`` of the split.
 
     Nothing is loaded but ``index`` (the pairs kept, e.g. within ``max_len``): ids are read from
-    the memory maps when a batch asks for them, in whichever process builds the batch.
+    the memory maps when a batch asks for them, in whichever process builds the batch. With
+    ``cuts`` (``data.sampling``) the pieces are drawn anew for the epoch given to ``set_epoch``
+    (``ResumableLoader`` gives it): ``epoch_lengths`` draws the whole epoch, for the batches to be
+    cut from the drawn lengths, and items then come from those draws.
     """
 
-    def __init__(self, store: Store, index: np.ndarray) -> None:
-        self.store, self.index = store, index
+    def __init__(self, store: Store, index: np.ndarray, cuts: SampledCuts | None = None) -> None:
+        self.store, self.index, self.cuts = store, index, cuts
+        self.epoch = 0
+        self._drawn: tuple[int, list[tuple[list[int], list[int]]]] | None = None  # (epoch, pieces of each item)
 
     def __len__(self) -> int:
         return len(self.index)
 
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch whose sampled cuts items have (no effect without ``cuts``)."""
+        self.epoch = int(epoch)
+
+    def _draw(self, k: int, epoch: int) -> tuple[list[int], list[int]]:
+        """Item k's pieces in ``epoch``: drawn, or the store's best cut (no sampling, or a draw over max_len)."""
+        pair = int(self.index[k])
+        drawn = self.cuts.ids(pair, epoch) if self.cuts is not None else None
+        if drawn is not None:
+            return drawn
+        src, tgt = self.store[pair]
+        return src.tolist(), tgt.tolist()
+
+    def epoch_lengths(self, epoch: int) -> np.ndarray:
+        """(N, 2) lengths of ``epoch``'s drawn pieces, as batched (+1); the draws are kept for ``__getitem__``."""
+        if self._drawn is None or self._drawn[0] != epoch:
+            self._drawn = (epoch, [self._draw(k, epoch) for k in range(len(self))])
+        return np.array([(len(src) + 1, len(tgt) + 1) for src, tgt in self._drawn[1]], dtype=np.int32).reshape(-1, 2)
+
     def __getitem__(self, k: int) -> tuple[list[int], list[int], int]:
-        src, tgt = self.store[int(self.index[k])]
-        return src.tolist(), tgt.tolist(), int(self.index[k])
+        if self._drawn is not None and self._drawn[0] == self.epoch:
+            src, tgt = self._drawn[1][k]
+        else:  # a worker process, or no sampling: the same pieces, drawn here
+            src, tgt = self._draw(k, self.epoch)
+        return src, tgt, int(self.index[k])
 
     def lengths(self) -> np.ndarray:
-        """(N, 2) lengths as batched: +1 for the EOS / BOS each side gets."""
+        """(N, 2) lengths of the best cut, as batched: +1 for the EOS / BOS each side gets."""
         return self.store.lengths[self.index] + 1
 
 
@@ -135,6 +163,8 @@ class TranslationDataModule(pl.LightningDataModule):
         seed: seeds the training batch order (with the epoch).
         prepare_workers: processes that encode the training split into its store the first time
             (0: this process).
+        sampling: subword regularisation of the training split (``nmt.subword_sampling``):
+            ``{"alpha": …}``, or None for the best cut every epoch.
     """
 
     def __init__(
@@ -148,6 +178,7 @@ class TranslationDataModule(pl.LightningDataModule):
         num_workers: int = 0,
         seed: int = 0,
         prepare_workers: int = 0,
+        sampling: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.corpus_fn = corpus
@@ -157,6 +188,7 @@ class TranslationDataModule(pl.LightningDataModule):
             raise ConfigError(f"data.max_len={max_len} must be a positive number of pieces")
         self.max_tokens, self.max_len, self.eval_max_tokens = max_tokens, max_len, eval_max_tokens
         self.num_workers, self.seed, self.prepare_workers = num_workers, seed, prepare_workers
+        self.sampling = SubwordSampling.from_config(sampling, self.vocab_settings.model_type)
         self.corpus: ParallelCorpus | None = None
         self.vocab: Vocab | None = None
         self.datasets: dict[str, PairDataset | StoreDataset] = {}
@@ -206,7 +238,19 @@ class TranslationDataModule(pl.LightningDataModule):
                 f"train: dropped {len(store) - len(keep)} of {len(store)} pairs longer than "
                 f"max_len={self.max_len} pieces on either side"
             )
-        return StoreDataset(store, keep)
+        return StoreDataset(store, keep, self._sampled_cuts())
+
+    def _sampled_cuts(self) -> SampledCuts | None:
+        """What draws the training pieces per epoch under ``data.sampling`` (None: the store's best cut)."""
+        if self.sampling is None:
+            return None
+        split = self.corpus.splits["train"]
+        if hasattr(split.src, "pairs"):  # nmt.corpora.streaming: lines are read by scanning the file
+            raise ConfigError(
+                f"data.sampling draws each epoch's pieces from the training text, which corpus {self.corpus.name!r} "
+                "streams from disk instead of holding in memory; set data.sampling=null"
+            )
+        return SampledCuts(split.src, split.tgt, self.vocab, self.sampling, self.seed, self.max_len)
 
     def _encode_split(self, name: str) -> PairDataset:
         """An evaluation split, encoded in memory (every line kept; sources cut to ``max_len``)."""
@@ -283,7 +327,13 @@ class TranslationDataModule(pl.LightningDataModule):
             max_tokens = self.max_tokens if split == "train" else self.eval_budget
         dataset = self.datasets[split]
         whole = {} if shard else {"num_replicas": 1, "rank": 0}
-        sampler = TokenBucketSampler(dataset.lengths(), max_tokens, shuffle=shuffle, seed=self.seed, **whole)
+        # Workers that outlive an epoch would keep the dataset's old epoch, and so its old sampled cuts.
+        per_epoch = getattr(dataset, "cuts", None) is not None
+        # data.sampling: each epoch's batches are cut from that epoch's drawn lengths (see TokenBucketSampler).
+        epoch_lengths = dataset.epoch_lengths if per_epoch and shuffle else None
+        sampler = TokenBucketSampler(
+            dataset.lengths(), max_tokens, shuffle=shuffle, seed=self.seed, epoch_lengths=epoch_lengths, **whole
+        )
         # Its own generator: making an iterator draws a worker seed, which would otherwise advance the
         # global RNG (dropout) differently in a resumed run than in an uninterrupted one.
         return ResumableLoader(
@@ -292,7 +342,7 @@ class TranslationDataModule(pl.LightningDataModule):
             generator=torch.Generator().manual_seed(self.seed),
             collate_fn=Collate(self.vocab.pad_id, self.vocab.bos_id, self.vocab.eos_id),
             num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            persistent_workers=self.num_workers > 0 and not per_epoch,
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -317,4 +367,5 @@ def build_datamodule(cfg: DictConfig) -> TranslationDataModule:
         num_workers=cfg.data.get("num_workers", 0),
         seed=cfg.seed,
         prepare_workers=cfg.data.get("prepare_workers", 0),
+        sampling=OmegaConf.to_container(cfg.data.sampling) if cfg.data.get("sampling") is not None else None,
     )

@@ -6,7 +6,7 @@ budget (rather than a sentence count) keeps memory use flat whatever the sentenc
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -59,6 +59,13 @@ class TokenBucketSampler(Sampler[list[int]]):
 
     With ``shuffle=False`` the batches come in a fixed, length-sorted order (validation, test).
 
+    ``epoch_lengths(epoch)`` (subword sampling, ``nmt.subword_sampling``): the pairs' lengths change
+    every epoch. Each epoch is then sorted by its own lengths and cut into batches of the sizes
+    ``lengths`` gives (the k-th batch of the sorted order holds as many pairs as without sampling),
+    so a batch's pairs are alike in length again and the number of batches stays that of
+    ``lengths``; a batch costs what its drawn pieces cost, a little over ``max_tokens`` when the draws
+    are longer than the best cut.
+
     Resuming inside an epoch: ``start_at(epoch, k)`` makes the next iteration of that epoch begin
     at its k-th batch (the first k were trained on before the interruption); ``ResumableLoader``
     does this for Lightning from the loader's ``state_dict``.
@@ -88,6 +95,7 @@ class TokenBucketSampler(Sampler[list[int]]):
         seed: int = 0,
         num_replicas: int | None = None,
         rank: int | None = None,
+        epoch_lengths: Callable[[int], np.ndarray] | None = None,
     ) -> None:
         if max_tokens < 1:
             raise ValueError(f"max_tokens={max_tokens} must be a positive number of tokens per batch")
@@ -101,7 +109,9 @@ class TokenBucketSampler(Sampler[list[int]]):
         self.num_replicas, self.rank = _distributed_defaults(num_replicas, rank)
         # Batch boundaries depend only on the sorted lengths, which ties cannot change, so the
         # number of batches is the same every epoch.
-        self._num_batches = len(_cut(self._sorted(None), self.lengths, self.max_tokens))
+        self._sizes = [len(b) for b in _cut(self._sorted(None, self.lengths), self.lengths, self.max_tokens)]
+        self._num_batches = len(self._sizes)
+        self.epoch_lengths = epoch_lengths
 
     @property
     def sampler(self) -> TokenBucketSampler:
@@ -117,12 +127,13 @@ class TokenBucketSampler(Sampler[list[int]]):
         """Choose the epoch whose order ``__iter__`` yields (call before each epoch)."""
         self.epoch = int(epoch)
 
-    def _sorted(self, rng: np.random.Generator | None) -> np.ndarray:
+    @staticmethod
+    def _sorted(rng: np.random.Generator | None, lengths: np.ndarray) -> np.ndarray:
         """Example indices sorted by (longer side, source, target); ties in ``rng``'s order."""
-        n = len(self.lengths)
+        n = len(lengths)
         if n == 0:
             return np.zeros(0, dtype=np.int64)
-        lens = self.lengths  # (N, 2)
+        lens = lengths  # (N, 2)
         start = rng.permutation(n) if rng is not None else np.arange(n)
         lens = lens[start]
         # lexsort sorts by the last key first; "stable" keeps ``start``'s order among equals.
@@ -136,7 +147,11 @@ class TokenBucketSampler(Sampler[list[int]]):
     def _epoch_arrays(self) -> list[np.ndarray]:
         """``epoch_batches`` as index arrays (one int64 array of the epoch's order, viewed)."""
         rng = np.random.default_rng([self.seed, self.epoch]) if self.shuffle else None
-        batches = _cut(self._sorted(rng), self.lengths, self.max_tokens)
+        if self.epoch_lengths is None:
+            batches = _cut(self._sorted(rng, self.lengths), self.lengths, self.max_tokens)
+        else:  # this epoch's drawn lengths, cut at the batch sizes of the best cut's
+            order = self._sorted(rng, np.asarray(self.epoch_lengths(self.epoch)).reshape(-1, 2))
+            batches = np.split(order, np.cumsum(self._sizes)[:-1]) if len(order) else []
         if rng is not None:
             batches = [batches[i] for i in rng.permutation(len(batches))]
         if self.num_replicas > 1 and batches:
@@ -187,6 +202,8 @@ class ResumableLoader(DataLoader):
         resume = sampler._resume
         self._epoch = sampler.epoch
         self._done = resume[1] if resume is not None and resume[0] == sampler.epoch else 0
+        if hasattr(self.dataset, "set_epoch"):  # a dataset whose items change per epoch (data.sampling)
+            self.dataset.set_epoch(sampler.epoch)
         for batch in super().__iter__():
             self._done += 1
             yield batch

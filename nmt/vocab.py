@@ -353,6 +353,16 @@ class Vocab:
         """Target sentences to piece ids (no BOS/EOS); ``num_threads`` -1: SentencePiece uses every core."""
         return self._tgt.encode(list(texts), out_type=int, num_threads=num_threads)
 
+    @property
+    def src_model(self) -> spm.SentencePieceProcessor:
+        """The source side's SentencePiece model (``nmt.subword_sampling`` reads its pieces and scores)."""
+        return self._src
+
+    @property
+    def tgt_model(self) -> spm.SentencePieceProcessor:
+        """The target side's SentencePiece model (the source's when joint)."""
+        return self._tgt
+
     def decode_tgt(self, ids: Sequence[int]) -> str:
         """Target ids to text: stops at the first EOS and drops PAD and BOS."""
         ids = [int(i) for i in ids]

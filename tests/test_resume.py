@@ -131,6 +131,23 @@ def test_sigkill_then_resume_ends_exactly_like_an_uninterrupted_run(reference_ru
     assert [r["from_step"] for r in results["resumes"]] == [saved[-1]]
 
 
+def test_subword_sampling_resumes_exactly_too(reference_runs, overrides, tmp_path):
+    """data.sampling draws each epoch's pieces from (seed, epoch, pair): a resume must draw the same ones."""
+    sampled = [*overrides, "data.sampling={alpha:0.1}"]
+    reference, run_dir = tmp_path / "sampled", tmp_path / "sampled-killed"
+    run_train({"overrides": sampled, "runs": [str(reference)]})
+    assert metrics(reference) != metrics(reference_runs[0])  # the draws reached training
+    train = json.loads((reference / "results.json").read_text())["train"]
+    steps, per_epoch = train["steps"], train["steps"] // train["epochs"]
+    kill_at = random.Random().choice([k for k in range(per_epoch + 1, steps - 1) if k % EVERY and k % per_epoch])
+    killed = run_train({"overrides": sampled, "runs": [str(run_dir)], "kill_at": kill_at}, check=False)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    run_train({"resume": True, "runs": [str(run_dir)]})
+    assert metrics(run_dir) == metrics(reference), f"killed at step {kill_at} (epoch 2)"
+    results, ref = (json.loads((r / "results.json").read_text()) for r in (run_dir, reference))
+    assert results["test"]["bleu"] == ref["test"]["bleu"]
+
+
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
 def test_a_signal_saves_reports_and_resumes_exactly(sig, reference_runs, overrides, tmp_path):
     reference = reference_runs[0]

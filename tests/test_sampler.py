@@ -189,3 +189,23 @@ def test_resuming_with_other_data_is_refused():
     loader = ResumableLoader(list(range(400)), batch_sampler=TokenBucketSampler(lengths, 300), collate_fn=list)
     with pytest.raises(NmtError, match=r"written with 3 training batches per epoch but the data now gives \d+"):
         loader.load_state_dict({"epoch": 0, "batches_done": 1, "batches_per_epoch": 3})
+
+
+def test_epoch_lengths_resort_each_epoch_into_batches_of_the_same_sizes():
+    """Subword sampling: each epoch's own lengths sort the pairs; the batch sizes are the best cut's."""
+    rng = np.random.default_rng(0)
+    best = rng.integers(2, 40, size=(500, 2))
+    drawn = {e: best + rng.integers(0, 8, size=best.shape) for e in range(2)}  # longer, by a different amount
+    plain = TokenBucketSampler(best, 300, shuffle=True, seed=1)
+    sampler = TokenBucketSampler(best, 300, shuffle=True, seed=1, epoch_lengths=drawn.__getitem__)
+    sizes = sorted(len(b) for b in plain.epoch_batches())
+    for epoch in (0, 1):
+        sampler.set_epoch(epoch)
+        batches = sampler.epoch_batches()
+        assert len(batches) == len(sampler) == len(plain) and sorted(len(b) for b in batches) == sizes
+        assert sorted(k for b in batches for k in b) == list(range(500))
+        longest = drawn[epoch].max(axis=1)
+        runs = sorted((longest[b].min(), longest[b].max()) for b in batches)
+        assert all(high <= next_low for (_, high), (next_low, _) in itertools.pairwise(runs))
+    sampler.set_epoch(0)
+    assert sampler.epoch_batches() != batches  # epoch 1's

@@ -210,7 +210,7 @@ def test_the_vectorised_cut_equals_the_greedy_loop(max_tokens):
     lengths = rng.integers(1, 60, size=(2000, 2))
     lengths[::97] = 400  # some pairs alone over most budgets
     sampler = TokenBucketSampler(lengths, max_tokens, shuffle=False)
-    order = sampler._sorted(None)
+    order = sampler._sorted(None, sampler.lengths)
     got = [b.tolist() for b in _cut(order, sampler.lengths, max_tokens)]
     assert got == reference_cut(order, lengths.tolist(), max_tokens)
 
