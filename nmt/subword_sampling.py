@@ -13,8 +13,9 @@ command that decodes use the best cut.
 
 On Multi30k's 8,000-piece vocabulary, alpha 0.3 changes the cut of 75% of the training sentences
 in an epoch and makes them 12% longer; alpha 0.5: 38% and 3% (docs/results/multi30k-recipe/,
-round 29). Batches are built from the best cut's lengths, so sampled batches run that much over
-``data.max_tokens``.
+round 29). Each epoch's batches are cut from that epoch's drawn lengths, in as many batches of the
+same sizes as the best cut gives (``TokenBucketSampler``'s ``epoch_lengths``): batches stay free of
+extra padding and their number fixed, and cost about that much more than ``data.max_tokens``.
 
 The cut of pair k in epoch e depends only on (seed, e, k), so an uninterrupted run, a resumed one,
 each DDP rank and each DataLoader worker cut a sentence the same way. (SentencePiece can draw the
