@@ -258,10 +258,9 @@ class ShardRecorder(Recorder):
             json.dump(self.seen, f)
 
 
-@pytest.mark.slow
-def test_ddp_processes_get_disjoint_shards_and_do_not_hang(corpus, tmp_path):
-    dm = TranslationDataModule(CorpusFn(corpus), VOCAB, str(tmp_path / "cache"), max_tokens=300, max_len=MAX_LEN)
-    trainer = pl.Trainer(
+def ddp_trainer(tmp_path) -> pl.Trainer:
+    """Two gloo processes (spawned), two epochs, no validation: what a sampler's DDP test trains with."""
+    return pl.Trainer(
         max_epochs=2,
         accelerator="cpu",
         devices=2,
@@ -274,6 +273,12 @@ def test_ddp_processes_get_disjoint_shards_and_do_not_hang(corpus, tmp_path):
         limit_val_batches=0,
         default_root_dir=tmp_path,
     )
+
+
+@pytest.mark.slow
+def test_ddp_processes_get_disjoint_shards_and_do_not_hang(corpus, tmp_path):
+    dm = TranslationDataModule(CorpusFn(corpus), VOCAB, str(tmp_path / "cache"), max_tokens=300, max_len=MAX_LEN)
+    trainer = ddp_trainer(tmp_path)
     trainer.fit(ShardRecorder(str(tmp_path)), datamodule=dm)
     seen = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     for epoch in ("0", "1"):

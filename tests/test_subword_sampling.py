@@ -13,7 +13,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from conftest import compose_train
-from test_data import MAX_LEN, VOCAB, CorpusFn, make_corpus
+from test_data import MAX_LEN, VOCAB, CorpusFn, ddp_trainer, make_corpus
 
 from nmt.config_checks import check_config
 from nmt.corpora.base import ParallelCorpus, ParallelSplit
@@ -227,19 +227,7 @@ def test_ddp_ranks_draw_the_cuts_one_process_draws(corpus, tmp_path):
     dm = TranslationDataModule(
         CorpusFn(corpus), VOCAB, str(tmp_path / "cache"), max_tokens=300, max_len=MAX_LEN, sampling=SAMPLING
     )
-    trainer = pl.Trainer(
-        max_epochs=2,
-        accelerator="cpu",
-        devices=2,
-        strategy="ddp_spawn",
-        use_distributed_sampler=False,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        default_root_dir=tmp_path,
-    )
+    trainer = ddp_trainer(tmp_path)
     trainer.fit(PieceRecorder(str(tmp_path)), datamodule=dm)
     seen = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     one = _module(corpus, tmp_path / "cache")
