@@ -15,6 +15,7 @@ import torch
 from conftest import compose_train
 from test_data import MAX_LEN, VOCAB, CorpusFn, ddp_trainer, make_corpus
 
+from nmt import subword_sampling
 from nmt.config_checks import check_config
 from nmt.corpora.base import ParallelCorpus, ParallelSplit
 from nmt.corpora.streaming import StreamedPairs, streamed_split
@@ -140,10 +141,14 @@ def test_bad_sampling_settings_are_one_line_errors(value, model_type, message):
         SubwordSampling.from_config(value, model_type)
 
 
-def test_the_lattice_is_sentencepieces(corpus, tmp_path):
-    """The best path through ``UnigramCuts``' lattice is ``encode``'s cut, unknown characters included."""
+@pytest.mark.parametrize("by_word", [True, False], ids=["word-by-word", "whole-sentence"])
+def test_the_lattice_is_sentencepieces(corpus, tmp_path, by_word):
+    """The best path through ``UnigramCuts``' lattice is ``encode``'s cut, unknown characters included,
+    whether the sentence is cut word by word or as one lattice (a vocabulary with "▁" inside pieces)."""
     vocab = _module(corpus, tmp_path, sampling=None).vocab
     cuts = UnigramCuts(vocab.src_model, alpha=0.5)
+    assert cuts.by_word
+    cuts.by_word = by_word
     lines = [*corpus.splits["train"].src, *corpus.splits["train"].tgt, *corpus.splits["val"].src]
     lines += ["the Ωcat ☃☃ sees  a café", "☃", "x☃y☃☃z"]  # characters the model never saw, alone and in runs
     for line in lines:
@@ -163,8 +168,11 @@ def _every_cut(cuts: UnigramCuts, text: str) -> dict[tuple[int, ...], float]:
     return dict(paths(len(text)))
 
 
-def test_draws_follow_p_to_the_alpha(corpus, tmp_path):
-    """Over a sentence with a hundred-odd cuts, the draws' frequencies are Q(cut) ∝ P(cut) ** alpha."""
+@pytest.mark.parametrize("listed", [64, 0], ids=["listed-cuts", "forward-backward"])
+def test_draws_follow_p_to_the_alpha(corpus, tmp_path, monkeypatch, listed):
+    """Over a sentence with a hundred-odd cuts, the draws' frequencies are Q(cut) ∝ P(cut) ** alpha, drawn
+    from each word's list of cuts or by forward filtering, backward sampling (a word with more cuts)."""
+    monkeypatch.setattr(subword_sampling, "_LISTED", listed)
     model = _module(corpus, tmp_path, sampling=None).vocab.src_model
     text, alpha, n = "the big garden near the old house", 0.1, 20000
     cuts = UnigramCuts(model, alpha)
@@ -176,6 +184,7 @@ def test_draws_follow_p_to_the_alpha(corpus, tmp_path):
     rng = random.Random(0)
     drawn = collections.Counter(tuple(cuts.draw(text, rng)) for _ in range(n))
     assert set(drawn) <= set(expected) and len(drawn) > 20
+    assert all((word.listed is not None) == (listed > 0) for word in cuts._words.values())
     top = sorted(expected, key=expected.get, reverse=True)[:5]  # each ≥ 1%: 200+ expected draws
     for cut in top:
         assert abs(drawn[cut] / n - expected[cut]) < 4 * math.sqrt(expected[cut] / n), (cut, drawn[cut], expected[cut])
