@@ -106,8 +106,14 @@ class StoreDataset(Dataset):
         return len(self.index)
 
     def set_epoch(self, epoch: int) -> None:
-        """The epoch whose sampled cuts items have (no effect without ``cuts``)."""
+        """The epoch whose sampled cuts items have (no effect without ``cuts``).
+
+        With ``cuts`` the epoch is drawn here, once: ``ResumableLoader`` calls this before its
+        worker processes start, so they take the draws with the dataset instead of drawing again.
+        """
         self.epoch = int(epoch)
+        if self.cuts is not None:
+            self.epoch_lengths(self.epoch)
 
     def _draw(self, k: int, epoch: int) -> tuple[list[int], list[int]]:
         """Item k's pieces in ``epoch``: drawn, or the store's best cut (no sampling, or a draw over max_len)."""
@@ -127,7 +133,7 @@ class StoreDataset(Dataset):
     def __getitem__(self, k: int) -> tuple[list[int], list[int], int]:
         if self._drawn is not None and self._drawn[0] == self.epoch:
             src, tgt = self._drawn[1][k]
-        else:  # a worker process, or no sampling: the same pieces, drawn here
+        else:  # no sampling (or an epoch never given to set_epoch): the same pieces, drawn here
             src, tgt = self._draw(k, self.epoch)
         return src, tgt, int(self.index[k])
 

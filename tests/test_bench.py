@@ -194,6 +194,26 @@ def test_a_bad_decode_budget_fails_before_measuring(tmp_path, budget):
     assert not any(tmp_path.iterdir())  # nothing measured, prepared or written
 
 
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (
+            'model_overrides.rnn=["label_smoothing=0.2"]',
+            r"^rnn: Could not override 'label_smoothing'\. .*use \+label_smoothing=0\.2$",
+        ),
+        ('model_overrides.rnn=["data.max_tokens=0"]', r"^rnn: data\.max_tokens=0 must be a positive whole number"),
+    ],
+)
+def test_a_wrong_override_fails_before_the_first_model_is_measured(tmp_path, override, message):
+    """The rnn's bad override is found before the transformer (measured first) prepares or trains anything."""
+    cfg = compose_bench(
+        ["quick=true", "models=[transformer,rnn]", f"cache_dir={tmp_path}", override, f"output={tmp_path / 'b.json'}"]
+    )
+    with pytest.raises(ConfigError, match=message):
+        bench(cfg)
+    assert not any(tmp_path.iterdir())
+
+
 def test_other_load_counts_its_own_children_as_its_own():
     """A bench's decoding worker processes are not "other" load once they have ended."""
     burn = "import time\nend = time.process_time() + 0.6\nwhile time.process_time() < end: pass"

@@ -125,3 +125,32 @@ def test_layouts_limit_the_rows_and_unknown_ones_are_refused(tmp_path, monkeypat
     assert rows["2ddp_1thread+compile_loss"]["overrides"] == ["train.compile_loss=true"]
     with pytest.raises(ConfigError, match=r"layouts: unknown \['4ddp'\]"):
         levers(wrong)
+
+
+@pytest.mark.parametrize(
+    "variant, message",
+    [
+        ('+variants={smooth: ["label_smoothing=0.2"]}', r"^transformer\+smooth, 1 process\(es\): Could not override"),
+        (
+            '+variants={budget: ["data.max_tokens=0"]}',
+            r"^transformer\+budget, 1 process\(es\): data\.max_tokens=0",
+        ),
+    ],
+)
+def test_a_wrong_variant_fails_before_anything_is_measured(tmp_path, monkeypatch, variant, message):
+    """A bad override in a variant (measured last, after every layout and the compiled row) is one line at once."""
+    import nmt.bench.levers as levers_module
+    from nmt.errors import ConfigError
+
+    measured = []
+    monkeypatch.setattr(levers_module, "run_lever", lambda *args: measured.append(args))
+    monkeypatch.setattr(levers_module, "_peak", lambda *args: measured.append(args))
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(
+            config_name="bench",
+            overrides=["quick=true", "models=[transformer,rnn]", f"cache_dir={tmp_path / 'cache'}"]
+            + [f"output={tmp_path / 'l.json'}", "~variants", variant],
+        )
+    with pytest.raises(ConfigError, match=message):
+        levers(cfg)
+    assert measured == [] and not any(tmp_path.iterdir())

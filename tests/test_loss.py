@@ -55,6 +55,26 @@ def test_compiled_loss_matches_eager_on_batches_of_different_shapes():
 
 
 @pytest.mark.slow
+def test_compiled_loss_under_bf16_autocast_is_the_fp32_loss_of_the_bf16_logits():
+    """Under ``bf16-mixed`` (the Multi30k recipes) the logits come out of the output layer in bf16; the
+    eager and the compiled loss both compute in fp32 from them (autocast's policy), so they agree."""
+    eager, compiled = module(compile_loss=False), module(compile_loss=True)
+    compiled.train()
+    target = torch.randint(4, VOCAB, (4, 7))
+    target[0, -1] = PAD
+    logits = torch.randn(4, 7, VOCAB).to(torch.bfloat16).requires_grad_()  # (B, T, V), as autocast's matmul gives
+    reference = eager.loss(logits.float(), target, 0.2)  # fp32 arithmetic on the same bf16 values
+    (grad_reference,) = torch.autograd.grad(reference, logits)
+    for m in (eager, compiled):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = m.loss(logits, target, 0.2)
+        (grad,) = torch.autograd.grad(loss, logits)
+        assert loss.dtype == torch.float32 and grad.dtype == torch.bfloat16
+        torch.testing.assert_close(loss, reference)
+        torch.testing.assert_close(grad, grad_reference)  # bf16's tolerance: the gradient is rounded to bf16
+
+
+@pytest.mark.slow
 @pytest.mark.filterwarnings(r"ignore:You are trying to `self.log\(\)`")  # training_step outside a Trainer
 @pytest.mark.parametrize("name", ["transformer", "rnn"])
 def test_compiled_training_forward_matches_eager_and_leaves_the_weights_alone(name):

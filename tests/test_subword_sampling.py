@@ -102,6 +102,23 @@ def test_the_loader_trains_on_its_epochs_cuts_in_workers_too(corpus, tmp_path):
         assert all(high <= next_low for (_, high), (next_low, _) in itertools.pairwise(runs))
 
 
+def test_workers_take_the_epochs_draws_instead_of_drawing_again(corpus, tmp_path, monkeypatch):
+    dm = _module(corpus, tmp_path)
+    dataset = dm.datasets["train"]
+    draw = dataset.cuts.ids
+
+    def main_process_only(k: int, epoch: int):
+        assert torch.utils.data.get_worker_info() is None, "a DataLoader worker drew pieces again"
+        return draw(k, epoch)
+
+    monkeypatch.setattr(dataset.cuts, "ids", main_process_only)
+    dm.num_workers = 2
+    loader = dm.train_dataloader()
+    loader.batch_sampler.set_epoch(5)  # an epoch nothing has drawn yet
+    assert sum(len(b.src) for b in loader) == len(dataset)  # every pair, from the main process's draws
+    assert dataset._drawn is not None and dataset._drawn[0] == 5
+
+
 def test_a_drawn_cut_over_max_len_falls_back_to_the_best_cut(corpus, tmp_path):
     dm = _module(corpus, tmp_path, sampling={"alpha": 0.01})
     train = dm.datasets["train"]

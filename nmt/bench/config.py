@@ -7,9 +7,13 @@ from pathlib import Path
 
 import hydra
 from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import ConfigCompositionException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
+from nmt.config_checks import check_config
 from nmt.corpora.multi30k import MAIN_SPLITS
+from nmt.errors import ConfigError
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
@@ -70,3 +74,26 @@ def train_config(cfg: DictConfig, model: str, data: DataChoice) -> DictConfig:
     if data.root is not None:
         train_cfg.data.root = data.root
     return train_cfg
+
+
+def lever_config(cfg: DictConfig, model: str, data: DataChoice, devices: int) -> DictConfig:
+    """``train_config`` as a lever row on ``devices`` processes trains it: with more than one, under
+    conf/trainer/ddp.yaml (Lightning's DDP, gloo on CPU) before the bench's own ``overrides``."""
+    if devices > 1:  # as `nmt.train trainer=ddp trainer.accelerator=cpu trainer.devices=N` trains
+        ddp = ["trainer=ddp", "trainer.accelerator=cpu", f"trainer.devices={devices}"]
+        cfg = OmegaConf.merge(cfg, {"overrides": [*ddp, *cfg.overrides]})
+    return train_config(cfg, model, data)
+
+
+def check_train_config(cfg: DictConfig, model: str, data: DataChoice, devices: int, row: str) -> None:
+    """Compose ``lever_config`` and run ``nmt.train``'s config checks on it; any error is one line naming ``row``.
+
+    Called for every row before anything is measured, so that a wrong override (Hydra: "Could not
+    override 'label_smoothing'…") fails in a second, not after minutes of the rows before it.
+    """
+    try:
+        check_config(lever_config(cfg, model, data, devices))
+    except (ConfigCompositionException, OmegaConfBaseException) as err:
+        raise ConfigError(f"{row}: {' '.join(str(err).split())}") from None
+    except ConfigError as err:
+        raise ConfigError(f"{row}: {err}") from None

@@ -18,7 +18,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from nmt.bench.config import DataChoice, train_config
+from nmt.bench.config import DataChoice, lever_config
 from nmt.bench.training import run_training, training_report
 from nmt.checkpoint import build_model
 from nmt.data import build_datamodule
@@ -34,11 +34,7 @@ def measure(cfg: DictConfig, job: DictConfig) -> dict:
     the Trainer to the end of the warm-up steps, so for a compiled model it holds the compile time.
     """
     torch.set_num_threads(int(job.threads))
-    data = DataChoice(**job.data)
-    if int(job.devices) > 1:  # as `nmt.train trainer=ddp trainer.accelerator=cpu trainer.devices=N` trains
-        ddp = ["trainer=ddp", "trainer.accelerator=cpu", f"trainer.devices={int(job.devices)}"]
-        cfg = OmegaConf.merge(cfg, {"overrides": [*ddp, *cfg.overrides]})
-    train_cfg = train_config(cfg, str(job.model), data)
+    train_cfg = lever_config(cfg, str(job.model), DataChoice(**job.data), int(job.devices))
     dm = build_datamodule(train_cfg)
     dm.prepare_data()
     dm.setup("fit")

@@ -40,7 +40,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from nmt.atomic import write_json_atomic
-from nmt.bench.config import DataChoice, choose_data, effective_config
+from nmt.bench.config import DataChoice, check_train_config, choose_data, effective_config
 from nmt.cli import CONF_DIR, prepare_argv
 from nmt.errors import ConfigError, one_line_errors
 from nmt.flops import PeakRate, machine_info, peak_matmul_gflops
@@ -118,6 +118,22 @@ def _layouts(cfg: DictConfig) -> dict[str, tuple[int, int]]:
     return {n: LEVERS[n] for n in names}
 
 
+def check_rows(cfg: DictConfig, data: DataChoice, layouts: dict[str, tuple[int, int]]) -> None:
+    """Compose and check the train config of every row to be measured, before anything is measured.
+
+    A wrong key in ``overrides``, ``model_overrides`` or a variant then fails at once, in one line
+    naming the row, instead of after the peak and every row before it (minutes each).
+    """
+    variants = {"": [], **(cfg.get("variants") or {})}
+    for model in cfg.models:
+        for devices in sorted({p for p, _ in layouts.values()}):
+            for variant, extra in variants.items():
+                varied = cfg.copy()
+                varied.overrides = [*cfg.overrides, *extra]
+                suffix = "+" + variant if variant else ""
+                check_train_config(varied, str(model), data, devices, f"{model}{suffix}, {devices} process(es)")
+
+
 def levers(cfg: DictConfig) -> dict:
     """Measure every lever of every model in ``cfg.models``; write and return the report."""
     cfg = effective_config(cfg)
@@ -126,6 +142,7 @@ def levers(cfg: DictConfig) -> dict:
     data = choose_data(cfg)
     layouts = _layouts(cfg)
     plain = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    check_rows(plain, data, layouts)
     samples: dict[int, list[float]] = {1: [], 2: []}
     report: dict = {"created": datetime.now().isoformat(timespec="seconds"), "quick": bool(cfg.quick)}
     report["machine"], report["data"], report["models"] = machine_info(), asdict(data), {}

@@ -11,7 +11,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from nmt.atomic import write_json_atomic
-from nmt.bench.config import DataChoice, choose_data, effective_config, train_config
+from nmt.bench.config import DataChoice, check_train_config, choose_data, effective_config, train_config
 from nmt.bench.decoding import TestSet, decoding_report, run_test_set
 from nmt.bench.training import run_training, training_report
 from nmt.checkpoint import LoadedRun, build_model, load_run
@@ -97,10 +97,12 @@ def _check_budget(cfg: DictConfig) -> None:
 def _bench(cfg: DictConfig) -> dict:
     _check_budget(cfg)
     runs = _load_runs(cfg)  # fail on a bad run folder before minutes of measuring
+    data = choose_data(cfg)
+    for name in cfg.models:  # and on a wrong override, before the first model's minutes
+        check_train_config(cfg, name, data, 1, name)
     output = Path(cfg.output) if cfg.output else Path("runs/bench") / f"{datetime.now():%Y-%m-%d_%H-%M-%S}.json"
     report: dict = {"created": datetime.now().isoformat(timespec="seconds"), "quick": bool(cfg.quick)}
     report["machine"] = machine_info() | {"pytorch_lightning": pl.__version__}
-    data = choose_data(cfg)
     report["data"] = {**asdict(data), "src_lang": cfg.data.src_lang, "tgt_lang": cfg.data.tgt_lang}
     # The peak is sampled before and after every model and the best sample kept: on a shared
     # machine a single sample taken while another process runs would make every MFU look too good.
