@@ -46,6 +46,9 @@ The baseline of each round (baseline_of):
 - round 29 (en→de, two full 89-minute Transformer runs side by side: the config as it is, and subword sampling
   with alpha 0.3, data.sampling): the sampling run against the config's run beside it (r29-tf-config); that one
   against round 27's (r27-tf-adamw-wd01), the same config in an earlier hour.
+- round 30 (en→de, two full 89-minute Transformer runs side by side: the config as it is, and the loss through
+  torch.compile, train.compile_loss): as round 29, the compiled-loss run against r30-tf-config and that one
+  against r27-tf-adamw-wd01.
 
 The overrides.yaml of r8 and r9 give their changes as overrides of the round-7 config (the runs themselves read
 them from conf/experiment; their config.yaml has them).
@@ -110,8 +113,9 @@ def baseline_of(run: Path, model: str) -> Path:
             return HERE / ("r18-tf-repeat" if tf else "r18-rnn-repeat")
         case 22:
             return HERE / ("r15-tf-adopted-dropout" if tf else "r15-rnn-unpacked-encoder")
-        case 29 if tf:
-            return HERE / ("r27-tf-adamw-wd01" if run.name == "r29-tf-config" else "r29-tf-config")
+        case 29 | 30 if tf:  # the lever against the config beside it; the config against its published run
+            beside = f"r{round_of(run)}-tf-config"
+            return HERE / ("r27-tf-adamw-wd01" if run.name == beside else beside)
         case 28:
             return HERE / ("r27-tf-adamw-wd01" if tf else "r22-rnn-emb512-shared")
         case 23 | 25 | 27 if tf:  # Transformer-only rounds: an RNN folder here stops below, not at a Transformer
