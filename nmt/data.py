@@ -100,7 +100,8 @@ class StoreDataset(Dataset):
     def __init__(self, store: Store, index: np.ndarray, cuts: SampledCuts | None = None) -> None:
         self.store, self.index, self.cuts = store, index, cuts
         self.epoch = 0
-        self._drawn: tuple[int, list[tuple[list[int], list[int]]]] | None = None  # (epoch, pieces of each item)
+        # (epoch, pieces of each item, their (N, 2) lengths as batched)
+        self._drawn: tuple[int, list[tuple[list[int], list[int]]], np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.index)
@@ -127,8 +128,11 @@ class StoreDataset(Dataset):
     def epoch_lengths(self, epoch: int) -> np.ndarray:
         """(N, 2) lengths of ``epoch``'s drawn pieces, as batched (+1); the draws are kept for ``__getitem__``."""
         if self._drawn is None or self._drawn[0] != epoch:
-            self._drawn = (epoch, [self._draw(k, epoch) for k in range(len(self))])
-        return np.array([(len(src) + 1, len(tgt) + 1) for src, tgt in self._drawn[1]], dtype=np.int32).reshape(-1, 2)
+            pieces = [self._draw(k, epoch) for k in range(len(self))]
+            lengths = np.array([(len(src) + 1, len(tgt) + 1) for src, tgt in pieces], dtype=np.int32).reshape(-1, 2)
+            lengths.flags.writeable = False  # handed to every caller: the epoch's draws, read-only
+            self._drawn = (epoch, pieces, lengths)
+        return self._drawn[2]
 
     def __getitem__(self, k: int) -> tuple[list[int], list[int], int]:
         if self._drawn is not None and self._drawn[0] == self.epoch:

@@ -154,3 +154,25 @@ def test_a_wrong_variant_fails_before_anything_is_measured(tmp_path, monkeypatch
     with pytest.raises(ConfigError, match=message):
         levers(cfg)
     assert measured == [] and not any(tmp_path.iterdir())
+
+
+def test_a_variant_that_exists_under_ddp_only_passes_the_check(tmp_path, monkeypatch):
+    """A variant runs at the fastest layout alone: one process count it composes for is enough."""
+    import nmt.bench.levers as levers_module
+
+    def fake_lever(cfg, data, model, processes, threads, compiled):
+        return combine([rank(100 * processes, 1.0, 1000, 0.5)] * processes)  # two DDP processes are fastest
+
+    monkeypatch.setattr(levers_module, "run_lever", fake_lever)
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(
+            config_name="bench",
+            overrides=["quick=true", "models=[rnn]", f"cache_dir={tmp_path / 'cache'}", f"output={tmp_path / 'l.json'}"]
+            + [
+                "compile_row=false",
+                "~variants",
+                '+variants={copies: ["trainer.strategy.gradient_as_bucket_view=false"]}',
+            ],
+        )
+    rows = levers(cfg)["models"]["rnn"]
+    assert set(rows) == set(LEVERS) | {"2ddp_1thread+copies"}

@@ -122,16 +122,25 @@ def check_rows(cfg: DictConfig, data: DataChoice, layouts: dict[str, tuple[int, 
     """Compose and check the train config of every row to be measured, before anything is measured.
 
     A wrong key in ``overrides``, ``model_overrides`` or a variant then fails at once, in one line
-    naming the row, instead of after the peak and every row before it (minutes each).
+    naming the row, instead of after the peak and every row before it (minutes each). The plain
+    rows run in every layout, so they must compose for each process count; a variant runs only in
+    the fastest layout, not known yet, so one process count it composes for is enough (e.g.
+    ``trainer.strategy.gradient_as_bucket_view=false`` exists under DDP only).
     """
-    variants = {"": [], **(cfg.get("variants") or {})}
+    counts = sorted({p for p, _ in layouts.values()})
     for model in cfg.models:
-        for devices in sorted({p for p, _ in layouts.values()}):
-            for variant, extra in variants.items():
-                varied = cfg.copy()
-                varied.overrides = [*cfg.overrides, *extra]
-                suffix = "+" + variant if variant else ""
-                check_train_config(varied, str(model), data, devices, f"{model}{suffix}, {devices} process(es)")
+        for variant, extra in {"": [], **(cfg.get("variants") or {})}.items():
+            varied = cfg.copy()
+            varied.overrides = [*cfg.overrides, *extra]
+            row = f"{model}+{variant}" if variant else str(model)
+            errors = []
+            for devices in counts:
+                try:
+                    check_train_config(varied, str(model), data, devices, f"{row}, {devices} process(es)")
+                except ConfigError as err:
+                    errors.append(err)
+            if errors and (not variant or len(errors) == len(counts)):
+                raise errors[0]
 
 
 def levers(cfg: DictConfig) -> dict:
