@@ -49,6 +49,9 @@ The baseline of each round (baseline_of):
 - round 30 (en→de, two full 89-minute Transformer runs side by side: the config as it is, and the loss through
   torch.compile, train.compile_loss): as round 29, the compiled-loss run against r30-tf-config and that one
   against r27-tf-adamw-wd01.
+- round 31 (en→de, two full 89-minute Transformer runs side by side, each keeping its last 10 checkpoints: the
+  config as it is, and dropout 0.15 on the sub-layers instead of 0.2): as round 29, the dropout run against
+  r31-tf-config and that one against r27-tf-adamw-wd01.
 
 The overrides.yaml of r8 and r9 give their changes as overrides of the round-7 config (the runs themselves read
 them from conf/experiment; their config.yaml has them).
@@ -113,7 +116,7 @@ def baseline_of(run: Path, model: str) -> Path:
             return HERE / ("r18-tf-repeat" if tf else "r18-rnn-repeat")
         case 22:
             return HERE / ("r15-tf-adopted-dropout" if tf else "r15-rnn-unpacked-encoder")
-        case 29 | 30 if tf:  # the lever against the config beside it; the config against its published run
+        case 29 | 30 | 31 if tf:  # the lever against the config beside it; the config against its published run
             beside = f"r{round_of(run)}-tf-config"
             return HERE / ("r27-tf-adamw-wd01" if run.name == beside else beside)
         case 28:
